@@ -1,0 +1,1 @@
+"""Tollgate's billing core: pure metering math beside thin database adapters."""

@@ -1,0 +1,1 @@
+"""Database adapter: SQLModel tables, engine set-up and transactions."""

@@ -1,0 +1,38 @@
+"""Prices: compute time at the catalog rate and tokens at the model price table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .money import round_micros
+from .plans import Catalog
+
+
+class UnknownModel(LookupError):
+    pass
+
+
+def compute_cost_micros(duration_ms: int, rate_micros_per_second: int) -> int:
+    """Price of compute time, rounded once to a whole micro, half to even."""
+    return round_micros(Decimal(duration_ms) * rate_micros_per_second / 1000)
+
+
+@dataclass(frozen=True)
+class TokenCost:
+    list_micros: int  # what the tokens cost at the price table
+    charged_micros: int  # what credit pays: list price on platform keys, 0 on BYOK
+
+
+def token_cost(catalog: Catalog, *, model: str, input_tokens: int, output_tokens: int,
+               key_source: str) -> TokenCost:
+    """Price a token event; unknown models are an error on platform keys and free on BYOK."""
+    price = catalog.models.get(model)
+    if price is None:
+        if key_source == "byok":
+            return TokenCost(0, 0)
+        raise UnknownModel(model)
+    exact = (Decimal(input_tokens) * price.input_micros_per_mtok
+             + Decimal(output_tokens) * price.output_micros_per_mtok) / 1_000_000
+    listed = round_micros(exact)
+    return TokenCost(listed, 0 if key_source == "byok" else listed)

@@ -1,0 +1,15 @@
+"""What every service needs: the database engine and the validated catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from ..plans import Catalog
+
+
+@dataclass(frozen=True)
+class Billing:
+    engine: Engine
+    catalog: Catalog

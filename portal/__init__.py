@@ -1,0 +1,1 @@
+"""Tollgate's portal: the Reflex app, the HTTP API and the CLI."""

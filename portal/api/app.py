@@ -1,0 +1,22 @@
+"""Build the FastAPI app that Reflex serves beside the pages (`api_transformer`)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from .responses import FastJSON
+
+from billing_core.services.context import Billing
+
+from ..settings import Settings
+from . import account, health, usage
+from .errors import install_error_handlers
+
+
+def create_api(billing: Billing, settings: Settings) -> FastAPI:
+    api = FastAPI(title="Tollgate API", version="1", docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json", default_response_class=FastJSON)
+    api.state.billing, api.state.settings = billing, settings
+    install_error_handlers(api)
+    for module in (health, account, usage):
+        api.include_router(module.router)
+    return api

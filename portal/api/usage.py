@@ -1,0 +1,149 @@
+"""POST /api/v1/usage, POST /api/v1/check, GET /api/v1/usage/summary."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from billing_core.errors import NotFound
+from billing_core.services.gate import check
+from billing_core.services.summary import usage_summary
+from billing_core.services.views import get_account
+from billing_core.services.usage import MAX_BATCH, EventResult, UsageEventIn, record_usage
+
+from .deps import Caller, account_for, authenticate, billing_of, utcnow
+from .errors import ApiError
+from .schemas import CheckBody, UsageBatchBody, UsageEventBody
+
+router = APIRouter(prefix="/api/v1", tags=["usage"])
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+async def json_body(request: Request) -> object:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes.")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def _result_json(r: EventResult) -> dict:
+    c = r.charged
+    out = {"id": r.id, "status": r.status,
+           "charged": {"allowance_ms": c.allowance_ms, "pool_ms": c.pool_ms, "credit_micros": c.credit_micros,
+                       "overage_micros": c.overage_micros, "debt_micros": c.debt_micros},
+           "late": r.late}
+    if r.error_code:
+        out["error"] = {"code": r.error_code, "message": r.error_message}
+    return out
+
+
+def _rejected(event_id: str, code: str, message: str) -> dict:
+    return _result_json(EventResult(event_id, "rejected", error_code=code, error_message=message))
+
+
+def _parse_events(body: object) -> list:
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise ApiError(422, "invalid_request", 'The body must be {"events": [...]}.')
+    events = body["events"]
+    if not events:
+        raise ApiError(422, "invalid_request", "Send at least one event.")
+    if len(events) > MAX_BATCH:
+        raise ApiError(413, "too_many_events", f"A batch holds at most {MAX_BATCH} events; split it.")
+    return events
+
+
+_USAGE_DOC = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": UsageBatchBody.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+@router.post("/usage", summary="Report a batch of 1 to 1000 usage events", openapi_extra=_USAGE_DOC)
+async def post_usage(request: Request, caller: Caller = Depends(authenticate)):
+    raw_events = _parse_events(await json_body(request))
+    results: list[dict | None] = [None] * len(raw_events)
+    by_account: dict[str, list[tuple[int, UsageEventIn]]] = defaultdict(list)
+    for i, raw in enumerate(raw_events):
+        raw_id = raw.get("id") if isinstance(raw, dict) else None
+        event_id = raw_id if isinstance(raw_id, str) else ""
+        try:
+            body = UsageEventBody.model_validate(raw)
+        except ValidationError as exc:
+            results[i] = _rejected(event_id[:128], "invalid_event", _first_error(exc))
+            continue
+        if caller.is_edge and not body.account_id:
+            results[i] = _rejected(body.id, "invalid_event", "account_id: required with the edge token")
+            continue
+        if not caller.is_edge and body.account_id not in (None, caller.account_id):
+            results[i] = _rejected(body.id, "invalid_event", "account_id: does not match the key's account")
+            continue
+        by_account[body.account_id or caller.account_id].append((i, UsageEventIn(
+            id=body.id, project_id=body.project_id, kind=body.kind, timestamp=body.timestamp,
+            duration_ms=body.duration_ms or 0, model=body.model, provider=body.provider,
+            input_tokens=body.input_tokens, output_tokens=body.output_tokens, key_source=body.key_source,
+            agent=body.agent, run_id=body.run_id)))
+
+    billing, now = billing_of(request), utcnow()
+    accounts: dict[str, dict] = {}
+
+    for account_id, items in by_account.items():
+        try:
+            batch = await run_in_threadpool(record_usage, billing, account_id, [e for _, e in items], now=now)
+        except NotFound:
+            for i, event in items:
+                results[i] = _rejected(event.id, "unknown_account", "No such account.")
+            continue
+        for (i, _), result in zip(items, batch.results):
+            results[i] = _result_json(result)
+        accounts[account_id] = batch.account.to_dict()
+
+    response: dict = {"results": results}
+    if not caller.is_edge:
+        if caller.account_id not in accounts:
+            accounts[caller.account_id] = (await run_in_threadpool(get_account, billing, caller.account_id)).to_dict()
+        response["account"] = accounts[caller.account_id]
+    else:
+        response["account"] = next(iter(accounts.values())) if len(accounts) == 1 else None
+        response["accounts"] = accounts
+    return response
+
+
+@router.post("/check", summary="May this work start? Yes only when it can be covered in full")
+async def post_check(request: Request, caller: Caller = Depends(authenticate)):
+    raw = await json_body(request)
+    try:
+        body = CheckBody.model_validate(raw)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", _first_error(exc) + ".") from None
+    account_id = account_for(caller, body.account_id)
+
+    answer = await run_in_threadpool(
+        lambda: check(billing_of(request), account_id, kind=body.kind, now=utcnow(), duration_ms=body.duration_ms,
+                      model=body.model, input_tokens=body.input_tokens, output_tokens=body.output_tokens))
+    return {"allowed": answer.result.allowed, "reason": answer.result.reason, "account": answer.account.to_dict()}
+
+
+@router.get("/usage/summary", summary="Usage totals per day, project, agent or model, from daily rollups")
+def get_summary(request: Request, caller: Caller = Depends(authenticate),
+                start: date = Query(..., alias="from", description="first day, YYYY-MM-DD (UTC)"),
+                end: date = Query(..., alias="to", description="last day, inclusive"),
+                group_by: str = Query("day", pattern="^(day|project|agent|model)$"),
+                account_id: str | None = Query(None, max_length=40, description="edge token only")) -> dict:
+    rows = usage_summary(billing_of(request), account_for(caller, account_id), start=start, end=end,
+                         group_by=group_by)
+    return {"data": [{"key": r.key, "compute_ms": r.compute_ms, "input_tokens": r.input_tokens,
+                      "output_tokens": r.output_tokens, "cost_micros": r.cost_micros,
+                      "list_cost_micros": r.list_cost_micros} for r in rows]}

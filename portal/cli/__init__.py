@@ -1,0 +1,1 @@
+"""The `tollgate` command: operator commands on the database, customer commands over HTTP."""

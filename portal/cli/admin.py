@@ -1,0 +1,96 @@
+"""Operator commands (`tollgate admin ...`), working on the configured database directly."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from billing_core.money import format_usd, usd_to_micros
+from billing_core.services import accounts
+from billing_core.services.periods import run_due_work
+from billing_core.services.views import AccountView
+
+from .common import fail, one_line_errors, open_billing, parse_now
+
+admin = typer.Typer(help="Operator commands on the configured database.", no_args_is_help=True)
+
+
+def _usd(value: str) -> int:
+    try:
+        return usd_to_micros(value)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _print_account(view: AccountView) -> None:
+    a = view.allowance
+    typer.echo(f"{view.id}  {view.email}  plan={view.plan}  status={view.status}  "
+               f"allowance={a['remaining_ms'] / 3_600_000:.2f}h left of {a['included_ms'] / 3_600_000:g}h  "
+               f"credit={format_usd(view.credit['balance_micros'])}")
+
+
+@admin.command("create-account")
+@one_line_errors
+def create_account(email: str = typer.Option(..., help="The owner's email."),
+                   plan: str = typer.Option("hobby", help="hobby, starter or pro."),
+                   credit_usd: str = typer.Option("0", help="Credit granted at creation, in USD."),
+                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Create an account with a first project named `default` and an account key (shown once)."""
+    billing = open_billing()
+    created = accounts.create_account(billing, email=email, plan=plan, credit_micros=_usd(credit_usd),
+                                      now=parse_now(None))
+    if as_json:
+        typer.echo(json.dumps({"account_id": created.account_id, "project_id": created.project_id,
+                               "api_key": created.api_key}))
+    else:
+        typer.echo(f"account {created.account_id}\nproject {created.project_id}\n"
+                   f"api key {created.api_key}  (shown once: store it now)")
+
+
+@admin.command("grant-credit")
+@one_line_errors
+def grant_credit(account_id: str, usd: str = typer.Option(..., help="Amount in USD, e.g. 25 or 12.50.")) -> None:
+    """Add credit to an account; debt is paid off first."""
+    _print_account(accounts.grant_credit(open_billing(), account_id, amount_micros=_usd(usd), now=parse_now(None)))
+
+
+@admin.command("add-pool")
+@one_line_errors
+def add_pool(account_id: str, hours: int = typer.Option(..., min=1, help="Compute hours in the pool."),
+             days: int = typer.Option(365, min=1, help="Days until the pool expires.")) -> None:
+    """Add a pre-paid pool of compute time."""
+    view = accounts.add_pool(open_billing(), account_id, size_ms=hours * 3_600_000, valid_days=days,
+                             now=parse_now(None))
+    _print_account(view)
+
+
+@admin.command("set-plan")
+@one_line_errors
+def set_plan(account_id: str, plan: str) -> None:
+    """Upgrade now (prorated) or downgrade at the next period close."""
+    _print_account(accounts.set_plan(open_billing(), account_id, plan, now=parse_now(None)))
+
+
+@admin.command("suspend")
+@one_line_errors
+def suspend(account_id: str) -> None:
+    """Suspend an account: `check` answers no until it is resumed."""
+    _print_account(accounts.set_suspended(open_billing(), account_id, True, now=parse_now(None)))
+
+
+@admin.command("resume")
+@one_line_errors
+def resume(account_id: str) -> None:
+    """Lift a suspension."""
+    _print_account(accounts.set_suspended(open_billing(), account_id, False, now=parse_now(None)))
+
+
+@admin.command("tick")
+@one_line_errors
+def tick(now: Optional[str] = typer.Option(None, help="Run what is due at this RFC 3339 time (default: now).")) -> None:
+    """Run all scheduled work due at that time (period close, invoices, pool expiry), then exit."""
+    result = run_due_work(open_billing(), parse_now(now))
+    typer.echo(f"checked {result.accounts_checked} accounts: closed {result.periods_closed} periods, "
+               f"expired {result.pools_expired} pools")

@@ -1,0 +1,4 @@
+"""Every page path in one place."""
+
+HOME = "/"
+API_DOCS = "/api/docs"

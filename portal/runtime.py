@@ -1,0 +1,20 @@
+"""The process-wide billing context, built once from settings (engine and validated catalog)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from billing_core.db.engine import make_engine
+from billing_core.plans import load_catalog
+from billing_core.services.context import Billing
+
+from .settings import Settings, get_settings
+
+
+def build_billing(settings: Settings) -> Billing:
+    return Billing(engine=make_engine(settings.database_url), catalog=load_catalog(settings.catalog_path))
+
+
+@lru_cache
+def get_billing() -> Billing:
+    return build_billing(get_settings())

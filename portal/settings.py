@@ -1,0 +1,52 @@
+"""All configuration in one place: environment variables prefixed TOLLGATE_ and a .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOLLGATE_", env_file=".env", extra="ignore")
+
+    env: str = "dev"  # dev | test | prod
+    database_url: str = f"sqlite:///{ROOT / 'data' / 'tollgate.db'}"
+    secret_key: str = DEV_SECRET_KEY
+    edge_token: str | None = None
+    redis_url: str | None = None
+    catalog_path: Path | None = None  # None: the catalog shipped with billing_core
+    port: int = 3000
+    public_url: str = "http://localhost:3000"
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        if value not in ("dev", "test", "prod"):
+            raise ValueError("TOLLGATE_ENV must be dev, test or prod")
+        return value
+
+    @model_validator(mode="after")
+    def _strong_secret_outside_dev(self) -> "Settings":
+        if self.env != "dev":
+            weak = (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
+                    or len(set(self.secret_key)) < 8)
+            if weak:
+                raise ValueError(
+                    f"TOLLGATE_SECRET_KEY is too weak for TOLLGATE_ENV={self.env}: use at least "
+                    f"{MIN_SECRET_KEY_LENGTH} random characters, e.g. "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+        if self.edge_token is not None and len(self.edge_token) < 16:
+            raise ValueError("TOLLGATE_EDGE_TOKEN must be at least 16 characters")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
