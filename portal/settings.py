@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     catalog_path: Path | None = None  # None: the catalog shipped with billing_core
     port: int = 3000
+    data_dir: Path = ROOT / "data"  # local files: the SQLite default, the demo key
     public_url: str = "http://localhost:3000"
 
     @field_validator("env")

@@ -173,7 +173,7 @@ class _BatchApplier:
             return EventResult(event.id, "duplicate", original.charged, original.late)
         reason = invalid_reason(event)
         if reason:
-            return _reject(event.id, "invalid_event", reason[0].upper() + reason[1:] + ".")
+            return _reject(event.id, "invalid_event", reason + ".")
         if event.project_id not in projects:
             return _reject(event.id, "unknown_project", "No such project in this account.")
         occurred = event.timestamp or self.now

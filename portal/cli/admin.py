@@ -26,9 +26,10 @@ def _usd(value: str) -> int:
 
 def _print_account(view: AccountView) -> None:
     a = view.allowance
+    pools_ms = sum(p["remaining_ms"] for p in view.pools)
     typer.echo(f"{view.id}  {view.email}  plan={view.plan}  status={view.status}  "
                f"allowance={a['remaining_ms'] / 3_600_000:.2f}h left of {a['included_ms'] / 3_600_000:g}h  "
-               f"credit={format_usd(view.credit['balance_micros'])}")
+               f"pools={pools_ms / 3_600_000:.2f}h  credit={format_usd(view.credit['balance_micros'])}")
 
 
 @admin.command("create-account")

@@ -19,11 +19,10 @@ from billing_core.services.periods import run_due_work
 from billing_core.services.projects import create_project
 from billing_core.services.usage import UsageEventIn, record_usage
 
-from ..settings import ROOT, get_settings
+from ..settings import get_settings
 from .common import one_line_errors, open_billing
 
 DEMO_EMAIL = "demo@tollgate.dev"
-KEY_FILE = ROOT / "data" / "demo-key.txt"
 DAYS = 60
 BATCH_HOURS = 3
 
@@ -122,22 +121,23 @@ def _write_key(path: Path, key: str) -> None:
 def demo(if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing when the demo exists.")) -> None:
     """Fill the database with a demo account and 60 days of history, then say how to use it."""
     billing = open_billing()
+    key_file = get_settings().data_dir / "demo-key.txt"
     with read_session(billing.engine) as session:
         existing = session.execute(select(Account.id).where(Account.email == DEMO_EMAIL)).scalar_one_or_none()
     if existing:
-        key = KEY_FILE.read_text().strip() if KEY_FILE.exists() else "(shown when the demo was created)"
+        key = key_file.read_text().strip() if key_file.exists() else "(shown when the demo was created)"
         typer.echo(f"The demo account {existing} already exists.\n  key: {key}")
         if not if_missing:
             typer.echo("Use a fresh database (TOLLGATE_DATABASE_URL) for a new demo.")
         return
     with Progress() as progress:
         result = build_demo(billing, now=datetime.now(timezone.utc), progress=progress)
-    _write_key(KEY_FILE, result["api_key"])
+    _write_key(key_file, result["api_key"])
     url = get_settings().public_url
     typer.echo(
         f"\nDemo account {DEMO_EMAIL} ({result['account_id']}) is ready: 60 days, 3 projects, "
         f"{result['events']} runs.\n"
-        f"Sign-in pages come with the identity work; until then use the account key (also in {KEY_FILE}):\n"
+        f"Sign-in pages come with the identity work; until then use the account key (also in {key_file}):\n"
         f"  export TOLLGATE_KEY={result['api_key']}\n"
         f"  curl -H \"Authorization: Bearer $TOLLGATE_KEY\" {url}/api/v1/account\n"
         f"Open {url}/ for the portal and {url}/api/docs for the API.")
