@@ -133,7 +133,10 @@ def parse_catalog(data: Mapping[str, Any], source: str = "<catalog>") -> Catalog
         )
 
     models: dict[str, ModelPrice] = {}
-    for provider, table in (data.get("models") or {}).items():
+    model_tables = data.get("models", {})
+    if not isinstance(model_tables, dict):
+        raise CatalogError(source, "models", "must be a table of providers")
+    for provider, table in model_tables.items():
         if not isinstance(table, dict):
             raise CatalogError(source, f"models.{provider}", "must be a table of models")
         for model, body in table.items():

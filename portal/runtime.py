@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from billing_core.crypto import Keyring
 from billing_core.db.engine import make_engine
 from billing_core.plans import load_catalog
 from billing_core.services.context import Billing
@@ -11,8 +12,15 @@ from billing_core.services.context import Billing
 from .settings import Settings, get_settings
 
 
+def keyring_of(settings: Settings) -> Keyring:
+    if settings.encryption_keys:
+        return Keyring.parse(settings.encryption_keys)
+    return Keyring.derived(settings.secret_key)
+
+
 def build_billing(settings: Settings) -> Billing:
-    return Billing(engine=make_engine(settings.database_url), catalog=load_catalog(settings.catalog_path))
+    return Billing(engine=make_engine(settings.database_url), catalog=load_catalog(settings.catalog_path),
+                   keyring=keyring_of(settings))
 
 
 @lru_cache

@@ -13,6 +13,11 @@ DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 MIN_SECRET_KEY_LENGTH = 32
 
 
+def _is_periodic(text: str) -> bool:
+    """True when the text is a shorter pattern repeated ("abcdabcd..."): long, yet guessable."""
+    return any(text == (text[:p] * (len(text) // p + 1))[: len(text)] for p in range(1, len(text) // 2 + 1))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOLLGATE_", env_file=".env", extra="ignore")
 
@@ -24,6 +29,14 @@ class Settings(BaseSettings):
     catalog_path: Path | None = None  # None: the catalog shipped with billing_core
     port: int = 3000
     data_dir: Path = ROOT / "data"  # local files: the SQLite default, the demo key
+    # `id:base64key,...`, primary first; unset: one key derived from the secret key.
+    encryption_keys: str | None = None
+    session_days: int = 14
+    # OpenID Connect sign-in; enabled when the issuer and client id are set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_name: str = "Single sign-on"
     public_url: str = "http://localhost:3000"
 
     @field_validator("env")
@@ -37,7 +50,7 @@ class Settings(BaseSettings):
     def _strong_secret_outside_dev(self) -> "Settings":
         if self.env != "dev":
             weak = (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
-                    or len(set(self.secret_key)) < 8)
+                    or len(set(self.secret_key)) < 8 or _is_periodic(self.secret_key))
             if weak:
                 raise ValueError(
                     f"TOLLGATE_SECRET_KEY is too weak for TOLLGATE_ENV={self.env}: use at least "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .types import BigId, UTCDateTime
@@ -45,6 +45,13 @@ class Project(SQLModel, table=True):
     name: str = Field(max_length=100)
     created_at: datetime = _time()
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # The HMAC key, encrypted (billing_core/secrets.py); the previous one stays valid for a grace period.
+    hmac_ciphertext: str | None = Field(default=None, sa_type=Text, nullable=True)
+    hmac_prefix: str = Field(default="", max_length=16)
+    hmac_last4: str = Field(default="", max_length=4)
+    hmac_rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    previous_hmac_ciphertext: str | None = Field(default=None, sa_type=Text, nullable=True)
+    previous_hmac_valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class AccountKey(SQLModel, table=True):
@@ -52,6 +59,7 @@ class AccountKey(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
     name: str = Field(max_length=100)
+    scopes: str = Field(default="*", max_length=200)
     key_hash: str = Field(max_length=64, unique=True, index=True)
     prefix: str = Field(max_length=16)
     last4: str = Field(max_length=4)
@@ -62,7 +70,8 @@ class AccountKey(SQLModel, table=True):
 
 class UsageEvent(SQLModel, table=True):
     __tablename__ = "usage_events"
-    __table_args__ = (UniqueConstraint("account_id", "event_id", name="uq_usage_events_account_event"),)
+    __table_args__ = (UniqueConstraint("account_id", "event_id", name="uq_usage_events_account_event"),
+                      Index("ix_usage_events_account_run", "account_id", "run_id"))
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     account_id: str = Field(foreign_key="accounts.id", max_length=40)
     event_id: str = Field(max_length=128)
@@ -180,3 +189,8 @@ class Activity(SQLModel, table=True):
     actor: str = Field(max_length=100)
     text: str = Field(max_length=300)
     created_at: datetime = _time()
+
+
+# The other tables live beside these; importing them here registers every table with the metadata.
+from .identity import DeviceGrant, User, WebSession  # noqa: E402,F401
+from .workloads import ProviderKey, Run, Schedule  # noqa: E402,F401

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from ..crypto import Keyring
 from ..plans import Catalog
 
 
@@ -13,3 +14,4 @@ from ..plans import Catalog
 class Billing:
     engine: Engine
     catalog: Catalog
+    keyring: Keyring | None = None  # seals HMAC and provider keys; required by the services that hold secrets

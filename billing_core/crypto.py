@@ -1,0 +1,96 @@
+"""Secrets at rest: AES-256-GCM under a keyring, bound to their row by associated data.
+
+A ciphertext reads `v1.<key id>.<base64url(nonce + sealed)>`. The first key of the ring seals; every key
+opens, so keys rotate by putting a new one first, re-sealing every row, then dropping the old one.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+NONCE_BYTES = 12
+
+
+class SecretError(ValueError):
+    """A ciphertext that cannot be opened: unknown key, tampered, or moved to another row."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def associated_data(purpose: str, account_id: str, project_id: str) -> bytes:
+    """Binds a ciphertext to its tenant, project and use, so a copy into another row fails to open."""
+    return f"tollgate:{purpose}:{account_id}:{project_id}".encode()
+
+
+@dataclass(frozen=True)
+class Keyring:
+    keys: tuple[tuple[str, bytes], ...]  # (key id, 32-byte key), primary first
+
+    @classmethod
+    def parse(cls, spec: str) -> "Keyring":
+        """`id:base64key,id:base64key`, primary first (TOLLGATE_ENCRYPTION_KEYS)."""
+        keys = []
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            key_id, sep, encoded = item.partition(":")
+            if not sep or not key_id.isalnum():
+                raise ValueError("each encryption key is written `id:base64key`, the id letters and digits")
+            raw = _unb64(encoded)
+            if len(raw) != 32:
+                raise ValueError(f"encryption key {key_id!r} must be 32 bytes (base64 of 32 random bytes)")
+            keys.append((key_id, raw))
+        if not keys:
+            raise ValueError("at least one encryption key is needed")
+        if len({k for k, _ in keys}) != len(keys):
+            raise ValueError("encryption key ids must be distinct")
+        return cls(tuple(keys))
+
+    @classmethod
+    def derived(cls, secret_key: str) -> "Keyring":
+        """One key derived from the app's secret key, for installs that set no keyring of their own."""
+        raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tollgate-at-rest-v1",
+                   info=b"secrets").derive(secret_key.encode())
+        return cls((("s0", raw),))
+
+    @property
+    def primary_id(self) -> str:
+        return self.keys[0][0]
+
+    def seal(self, plaintext: str, aad: bytes) -> str:
+        key_id, key = self.keys[0]
+        nonce = os.urandom(NONCE_BYTES)
+        return f"v1.{key_id}.{_b64(nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), aad))}"
+
+    def open(self, ciphertext: str, aad: bytes) -> str:
+        try:
+            version, key_id, body = ciphertext.split(".", 2)
+        except ValueError:
+            raise SecretError("not a Tollgate ciphertext") from None
+        key = dict(self.keys).get(key_id)
+        if version != "v1" or key is None:
+            raise SecretError(f"no key {key_id!r} in the keyring")
+        raw = _unb64(body)
+        try:
+            return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
+        except InvalidTag:
+            raise SecretError("the ciphertext does not open here (tampered, or copied from another row)") from None
+
+    def needs_reseal(self, ciphertext: str) -> bool:
+        return not ciphertext.startswith(f"v1.{self.primary_id}.")
+
+
+def new_key_spec(key_id: str) -> str:
+    """A fresh `id:base64key` entry for TOLLGATE_ENCRYPTION_KEYS."""
+    return f"{key_id}:{_b64(os.urandom(32))}"
