@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 MICROS_PER_USD = 1_000_000
 # A sane ceiling for any single amount: 10^15 micros is a billion dollars.
@@ -15,17 +15,29 @@ def round_micros(amount: Decimal) -> int:
 
 
 def usd_to_micros(usd: str | int | Decimal) -> int:
-    """Parse a USD amount given as text or integer ("12.50") into micros, exactly."""
+    """Parse a USD amount given as text or integer ("12.50") into micros, exactly, or refuse it."""
+    text = str(usd).strip()
+    if len(text) > 40:
+        raise ValueError(f"not a USD amount: {text[:40]!r}...")
     try:
-        value = Decimal(str(usd).strip())
+        value = Decimal(text)
     except Exception as exc:  # decimal raises InvalidOperation, a bare ArithmeticError
         raise ValueError(f"not a USD amount: {usd!r}") from exc
     if not value.is_finite():
         raise ValueError(f"not a USD amount: {usd!r}")
-    micros = value * MICROS_PER_USD
+    if abs(value) * MICROS_PER_USD > MAX_MICROS:
+        raise ValueError(f"USD amount is too large: {usd!r}")
+    # 40 characters fit well inside 60 digits, so this product is exact, never rounded.
+    micros = _exact_product(value, MICROS_PER_USD)
     if micros != micros.to_integral_value():
         raise ValueError(f"USD amount has more than 6 decimals: {usd!r}")
     return int(micros)
+
+
+def _exact_product(value: Decimal, factor: int) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return value * factor
 
 
 def format_usd(micros: int) -> str:
