@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -21,7 +21,8 @@ class RollupBatch:
         self.sums: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(SUM_COLUMNS))
 
     def add(self, event, occurred: datetime, cost_micros: int, list_cost_micros: int) -> None:
-        key = (occurred.date(), event.project_id, event.kind, event.agent or "",
+        # Days are UTC days, whatever offset the reporter wrote the timestamp in.
+        key = (occurred.astimezone(timezone.utc).date(), event.project_id, event.kind, event.agent or "",
                (event.model or "") if event.kind == "tokens" else "")
         s = self.sums[key]
         s[0] += 1

@@ -10,6 +10,9 @@ from billing_core.services.context import Billing
 from ..settings import Settings
 from . import account, health, usage
 from .errors import install_error_handlers
+from .guards import NulGuard
+from .openapi_docs import document_models
+from .schemas import CheckBody, UsageBatchBody
 
 
 def create_api(billing: Billing, settings: Settings) -> FastAPI:
@@ -19,4 +22,6 @@ def create_api(billing: Billing, settings: Settings) -> FastAPI:
     install_error_handlers(api)
     for module in (health, account, usage):
         api.include_router(module.router)
+    document_models(api, [UsageBatchBody, CheckBody])
+    api.add_middleware(NulGuard)
     return api

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
 from billing_core.services.usage import MAX_DURATION_MS, MAX_TOKENS
 
+MIN_YEAR = 2000  # usage older than this is a broken clock, not a fact to bill
+
 
 def parse_rfc3339(value: Any) -> datetime:
-    if not isinstance(value, str):
+    """An RFC 3339 time with a zone, returned in UTC; a time that cannot be a usage fact is refused."""
+    if not isinstance(value, str) or len(value) > 40:
         raise ValueError("must be an RFC 3339 string")
     try:
-        parsed = datetime.fromisoformat(value)
+        # RFC 3339 allows a lower-case 't' and 'z'; fromisoformat wants them upper-case.
+        parsed = datetime.fromisoformat(value.upper())
     except ValueError:
         raise ValueError("must be an RFC 3339 time such as 2026-01-31T12:00:00Z") from None
     if parsed.tzinfo is None:
         raise ValueError("must carry a timezone (Z or an offset)")
-    return parsed
+    try:
+        utc = parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    if utc.year < MIN_YEAR:
+        raise ValueError(f"must not be before {MIN_YEAR}")
+    return utc
 
 
 class UsageEventBody(BaseModel):
@@ -71,6 +81,8 @@ class CheckBody(BaseModel):
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "CheckBody":
+        if self.kind == "compute" and "duration_ms" not in self.model_fields_set:
+            raise ValueError("a compute check needs duration_ms")
         if self.kind == "tokens" and not self.model:
             raise ValueError("a tokens check needs a model")
         return self

@@ -18,6 +18,7 @@ from billing_core.services.usage import MAX_BATCH, EventResult, UsageEventIn, re
 
 from .deps import Caller, account_for, authenticate, billing_of, utcnow
 from .errors import ApiError
+from .openapi_docs import body_doc
 from .schemas import CheckBody, UsageBatchBody, UsageEventBody
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
@@ -67,11 +68,7 @@ def _parse_events(body: object) -> list:
     return events
 
 
-_USAGE_DOC = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": UsageBatchBody.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
-
-
-@router.post("/usage", summary="Report a batch of 1 to 1000 usage events", openapi_extra=_USAGE_DOC)
+@router.post("/usage", summary="Report a batch of 1 to 1000 usage events", openapi_extra=body_doc(UsageBatchBody))
 async def post_usage(request: Request, caller: Caller = Depends(authenticate)):
     raw_events = _parse_events(await json_body(request))
     results: list[dict | None] = [None] * len(raw_events)
@@ -121,7 +118,8 @@ async def post_usage(request: Request, caller: Caller = Depends(authenticate)):
     return response
 
 
-@router.post("/check", summary="May this work start? Yes only when it can be covered in full")
+@router.post("/check", summary="May this work start? Yes only when it can be covered in full",
+             openapi_extra=body_doc(CheckBody))
 async def post_check(request: Request, caller: Caller = Depends(authenticate)):
     raw = await json_body(request)
     try:
