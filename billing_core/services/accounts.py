@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from ..db.engine import lock_account, write_session
-from ..db.models import Account, AccountKey, Pool, Project
+from ..db.models import Account, AccountKey, Pool
 from ..errors import Conflict, Invalid, NotFound
 from ..ids import new_id
 from ..invoices import prorate_upgrade
@@ -20,6 +20,7 @@ from ..periods import add_months
 from .context import Billing
 from .journal import Journal
 from .periods import bring_up_to_date
+from .projects import new_project, note_hmac_key_created
 from .state import balances_of, live_pools, refresh_status
 from .views import AccountView, account_view
 
@@ -75,7 +76,7 @@ def create_account(billing: Billing, *, email: str, plan: str = "hobby", credit_
                               period_end=end, included_ms=spec.included_ms,
                               spend_cap_micros=spec.spend_cap_micros if spec.overage else None, created_at=now)
             session.add(account)
-            project = Project(id=new_id("prj"), account_id=account_id, name=project_name, created_at=now)
+            project = new_project(billing.keyring, account_id=account_id, name=project_name, now=now)
             session.add(project)
             session.flush()
             secret, _ = issue_account_key(session, account_id=account_id, name="default", now=now)
@@ -87,6 +88,7 @@ def create_account(billing: Billing, *, email: str, plan: str = "hobby", credit_
                 journal.entry(book="credit", kind="grant", amount=credit_micros, balance_after=credit_micros,
                               period_start=now, ref_type="grant", ref_id=new_id("grt"))
             journal.activity("account_created", account_id, f"Account created on the {plan} plan.")
+            note_hmac_key_created(journal, project)
             _finish(session, account, journal, now)
     except IntegrityError:
         raise Conflict(f"An account with email {email} already exists.", code="email_taken") from None

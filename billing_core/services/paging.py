@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, or_
@@ -27,11 +28,19 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+_CURSOR_ID = re.compile(r"[A-Za-z0-9._:@+=~-]{1,128}")
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; a forged one is refused here, before it can reach SQL as a bad value."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, row_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(row_id)
+        created_text, row_id = json.loads(raw)
+        created = datetime.fromisoformat(created_text)
+        created.astimezone(timezone.utc)  # a naive or overflowing time would fail in the column type
+        if created.tzinfo is None or not isinstance(row_id, str) or not _CURSOR_ID.fullmatch(row_id):
+            raise ValueError("not a cursor")
+        return created, row_id
     except Exception:  # any malformed cursor is the caller's error, never ours
         raise Invalid("The cursor is not one this API gave out.", code="invalid_cursor") from None
 

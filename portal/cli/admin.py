@@ -6,10 +6,13 @@ import json
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.progress import Progress
 
 from billing_core.money import format_usd, usd_to_micros
 from billing_core.services import accounts
 from billing_core.services.periods import run_due_work
+from billing_core.services.secrets_rotation import reseal_all
 from billing_core.services.views import AccountView
 
 from .common import fail, one_line_errors, open_billing, parse_now
@@ -95,3 +98,20 @@ def tick(now: Optional[str] = typer.Option(None, help="Run what is due at this R
     result = run_due_work(open_billing(), parse_now(now))
     typer.echo(f"checked {result.accounts_checked} accounts: closed {result.periods_closed} periods, "
                f"expired {result.pools_expired} pools")
+
+
+@admin.command("rotate-secrets")
+@one_line_errors
+def rotate_secrets() -> None:
+    """Re-seal every stored secret with the first key of TOLLGATE_ENCRYPTION_KEYS (safe to run again)."""
+    billing = open_billing()
+    # The bar goes to stderr so stdout carries only the summary line, for scripts.
+    with Progress(console=Console(stderr=True)) as progress:
+        task = progress.add_task("Re-sealing secrets", total=None)
+        result = reseal_all(billing, on_total=lambda total: progress.update(task, total=total),
+                            on_progress=lambda done: progress.advance(task, done))
+    typer.echo(f"re-sealed {result.resealed} of {result.total} secrets with key {billing.keyring.primary_id}; "
+               f"{result.current} already current, {len(result.failed)} failed")
+    if result.failed:
+        fail(f"cannot open {len(result.failed)} of {result.total} secrets with any key in "
+             f"TOLLGATE_ENCRYPTION_KEYS (first: {result.failed[0]}); keep the old key in the ring and run again")

@@ -7,6 +7,7 @@ import typer
 from billing_core.db.migrate import upgrade_to_head
 
 from ..settings import get_settings
+from . import customer
 from .admin import admin
 from .common import one_line_errors
 from .demo import demo
@@ -15,6 +16,7 @@ app = typer.Typer(help="Tollgate: usage metering and billing for agent clouds.",
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(admin, name="admin")
 app.command("demo")(demo)
+customer.register(app)  # login, logout, whoami, usage, runs, keys: over HTTP
 
 
 @app.command("migrate")
