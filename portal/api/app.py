@@ -9,6 +9,7 @@ from billing_core.services.context import Billing
 
 from ..settings import Settings
 from . import account, device, health, keys, projects, runs, schedules, usage
+from ..auth import routes as auth
 from .errors import install_error_handlers
 from .guards import NulGuard
 from .openapi_docs import document_models
@@ -20,7 +21,7 @@ def create_api(billing: Billing, settings: Settings) -> FastAPI:
                   openapi_url="/api/openapi.json", default_response_class=FastJSON)
     api.state.billing, api.state.settings = billing, settings
     install_error_handlers(api)
-    for module in (health, account, usage, projects, keys, device, runs, schedules):
+    for module in (health, account, usage, projects, keys, device, auth, runs, schedules):
         api.include_router(module.router)
     document_models(api, [UsageBatchBody, CheckBody])
     api.add_middleware(NulGuard)

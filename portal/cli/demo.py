@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,8 +14,10 @@ from sqlalchemy import select
 
 from billing_core.db.engine import read_session
 from billing_core.db.models import Account
+from billing_core.passwords import check_password
 from billing_core.services import accounts
 from billing_core.services.context import Billing
+from billing_core.services.identity import create_user
 from billing_core.services.periods import run_due_work
 from billing_core.services.projects import create_project
 from billing_core.services.usage import UsageEventIn, record_usage
@@ -110,6 +113,14 @@ def build_demo(billing: Billing, *, now: datetime, seed: int = 7, progress: Prog
             "events": serial[0]}
 
 
+def _demo_password() -> str:
+    """A fresh random password that meets the sign-up rules (random text rarely fails them; retry if so)."""
+    while True:
+        password = secrets.token_urlsafe(15)
+        if check_password(password, email=DEMO_EMAIL) is None:
+            return password
+
+
 def _write_key(path: Path, key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
@@ -122,22 +133,30 @@ def demo(if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing
     """Fill the database with a demo account and 60 days of history, then say how to use it."""
     billing = open_billing()
     key_file = get_settings().data_dir / "demo-key.txt"
+    password_file = key_file.with_name("demo-password.txt")
     with read_session(billing.engine) as session:
         existing = session.execute(select(Account.id).where(Account.email == DEMO_EMAIL)).scalar_one_or_none()
     if existing:
         key = key_file.read_text().strip() if key_file.exists() else "(shown when the demo was created)"
-        typer.echo(f"The demo account {existing} already exists.\n  key: {key}")
+        password = password_file.read_text().strip() if password_file.exists() else "(shown when the demo was created)"
+        typer.echo(f"The demo account {existing} already exists.\n  key: {key}\n"
+                   f"  sign in as {DEMO_EMAIL} with password: {password}")
         if not if_missing:
             typer.echo("Use a fresh database (TOLLGATE_DATABASE_URL) for a new demo.")
         return
     with Progress() as progress:
         result = build_demo(billing, now=datetime.now(timezone.utc), progress=progress)
     _write_key(key_file, result["api_key"])
+    password = _demo_password()
+    create_user(billing, account_id=result["account_id"], email=DEMO_EMAIL, password=password, name="Demo",
+                now=datetime.now(timezone.utc))
+    _write_key(password_file, password)
     url = get_settings().public_url
     typer.echo(
         f"\nDemo account {DEMO_EMAIL} ({result['account_id']}) is ready: 60 days, 3 projects, "
         f"{result['events']} runs.\n"
-        f"Sign-in pages come with the identity work; until then use the account key (also in {key_file}):\n"
+        f"Sign in at {url}/sign-in as {DEMO_EMAIL} with password {password} (also in {password_file}).\n"
+        f"The account key (also in {key_file}):\n"
         f"  export TOLLGATE_KEY={result['api_key']}\n"
         f"  curl -H \"Authorization: Bearer $TOLLGATE_KEY\" {url}/api/v1/account\n"
         f"Open {url}/ for the portal and {url}/api/docs for the API.")

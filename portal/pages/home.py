@@ -1,8 +1,10 @@
-"""The landing page until sign-in and the dashboard arrive: what runs here and where to start."""
+"""The landing page until the dashboard arrives: what runs here and where to start (signed in only)."""
 
 import reflex as rx
 
 from .. import routes
+from ..auth.forms import account_bar
+from ..state import SessionState
 
 
 def _step(title: str, body: rx.Component) -> rx.Component:
@@ -10,8 +12,14 @@ def _step(title: str, body: rx.Component) -> rx.Component:
 
 
 def home() -> rx.Component:
+    # Nothing shows until on_load (SessionState.require_session) has checked the session.
+    return rx.cond(SessionState.signed_in, _content(), rx.center(rx.spinner(size="3"), min_height="60vh"))
+
+
+def _content() -> rx.Component:
     return rx.container(
         rx.vstack(
+            account_bar(SessionState.display_name),
             rx.heading("Tollgate", size="8"),
             rx.text("Metering and billing for agent compute and tokens.", color_scheme="gray", size="4"),
             _step("Report usage", rx.code_block(

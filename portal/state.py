@@ -1,0 +1,63 @@
+"""Who is signed in, for every page. Imports only the app's foundations (settings, runtime, routes, cookie).
+
+The session cookie is HttpOnly: page scripts never see it, but the browser sends it with the websocket
+upgrade, so the server reads it from the connection's request headers and checks it against the
+database on every page load and before every privileged action.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+import reflex as rx
+
+from billing_core.services.identity import SignedIn, authenticate_session
+
+from . import routes
+from .auth.cookies import cookie_from_header, unsign_token
+from .runtime import get_billing
+from .settings import get_settings
+
+
+class SessionState(rx.State):
+    """The signed-in user: ids in backend-only vars, what a page may show in plain ones."""
+
+    _user_id: str = ""
+    _account_id: str = ""
+    email: str = ""
+    name: str = ""
+
+    @rx.var
+    def signed_in(self) -> bool:
+        return self.email != ""
+
+    @rx.var
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    def _here(self) -> str:
+        url = self.router.url
+        return f"{url.path}?{url.query}" if url.query else (url.path or routes.HOME)
+
+    def _sign_in_redirect(self):
+        here = self._here()
+        query = "" if here == routes.HOME else "?" + urlencode({"next": here})
+        return rx.redirect(routes.SIGN_IN + query, replace=True)
+
+    def _signed_in_user(self) -> SignedIn | None:
+        """Check the cookie against the database now; fills or clears the fields accordingly."""
+        token = unsign_token(get_settings(), cookie_from_header(self.router.headers.cookie))
+        user = authenticate_session(get_billing(), token, now=datetime.now(timezone.utc)) if token else None
+        if user is None:
+            self._user_id = self._account_id = self.email = self.name = ""
+        else:
+            self._user_id, self._account_id = user.user_id, user.account_id
+            self.email, self.name = user.email, user.name
+        return user
+
+    @rx.event
+    def require_session(self):
+        """on_load of every page but sign-in and sign-up: no valid session, no page."""
+        if self._signed_in_user() is None:
+            return self._sign_in_redirect()
