@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -113,3 +116,38 @@ def test_single_sign_on_in_the_browser_creates_the_account_and_signs_in(page, pr
     page.get_by_role("link", name="Sign in with Test IdP").click()  # to the provider, which approves at once
     page.wait_for_url(HOME)
     assert page.locator("#signed-in-as").inner_text() == "Sso"
+
+
+def test_the_real_cli_logs_in_through_the_device_page_and_whoami_works(page, server, tmp_path):
+    tollgate = Path(sys.executable).parent / "tollgate"
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("TOLLGATE_URL", None)
+    cli = subprocess.Popen([tollgate, "login", "--url", server.base_url], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        complete = None
+        for line in cli.stdout:  # the CLI prints the URL and code, then waits for the approval
+            if line.startswith("(or open "):
+                complete = line.strip()[len("(or open "):-1]
+                break
+        assert complete and "user_code=" in complete, "the CLI did not print the verification URL"
+        page.goto(complete)
+        page.wait_for_url(re.compile(r"/sign-in\?next="))
+        email = f"cli-{uuid.uuid4().hex[:10]}@example.com"
+        _sign_up(page, email)
+        page.wait_for_url(re.compile(r"/device/?\?user_code="))
+        page.locator("#approve").click()
+        page.locator("#device-done").wait_for()
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 0, err
+    assert "Logged in to" in out
+    credentials = tmp_path / "config" / "tollgate" / "credentials.json"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    whoami = subprocess.run([tollgate, "whoami", "--url", server.base_url], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert whoami.returncode == 0, whoami.stderr
+    assert email in whoami.stdout
