@@ -3,6 +3,15 @@
 HOME = "/"
 API_DOCS = "/api/docs"
 
+# Signed-in pages.
+PROJECTS = "/projects"
+PROJECT = "/projects/[project_id]"
+RUNS = "/runs"
+SCHEDULES = "/schedules"
+USAGE = "/usage"
+BILLING = "/billing"
+SETTINGS = "/settings"
+
 # Identity: public pages, the device approval page, and the HTTP routes the forms post to.
 SIGN_IN = "/sign-in"
 SIGN_UP = "/sign-up"

@@ -1,0 +1,1 @@
+"""Stateless pieces shared by pages: they take plain values or vars, and do no I/O."""
