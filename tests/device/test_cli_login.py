@@ -44,7 +44,10 @@ def login(cli, server, account, *, approve: bool = True) -> subprocess.Completed
         approve_device(server.billing, code, user_id="usr_cli", account_id=account.account_id, now=now())
     else:
         deny_device(server.billing, code, now=now())
-    out, err = proc.communicate(timeout=LOGIN_TIMEOUT_S)
+    # Read through the same buffered file objects readline used: communicate() would bypass their buffers
+    # and lose lines readline had already pulled in.
+    proc.wait(timeout=LOGIN_TIMEOUT_S)
+    out, err = proc.stdout.read(), proc.stderr.read()
     return subprocess.CompletedProcess(proc.args, proc.returncode, printed + out, err)
 
 

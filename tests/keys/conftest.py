@@ -8,7 +8,7 @@ from billing_core.crypto import Keyring, new_key_spec
 from billing_core.db.engine import make_engine
 from billing_core.services.context import Billing
 
-from .live import KeysServer
+from .live import serving
 
 
 @pytest.fixture
@@ -20,11 +20,9 @@ def billing(database_url, catalog):
 
 
 @pytest.fixture(scope="session")
-def keys_server(tmp_path_factory):
-    server = KeysServer(tmp_path_factory.mktemp("keys-api"))
-    server.start()
-    yield server
-    server.stop()
+def keys_server(tmp_path_factory, sqlite_template):
+    with serving(tmp_path_factory.mktemp("keys-api"), sqlite_template) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""A live API server for the key tests: uvicorn on a free port over a migrated SQLite file, with a keyring.
+"""The live API server of the key tests (tests.live_server over a migrated SQLite file), with a keyring.
 
 Every secret that crosses its client (a `secret` in an answer, a provider key in a PUT body, an account key
 printed by the CLI) is recorded, so a test can show that none of them is in a dump of the database.
@@ -7,63 +7,36 @@ printed by the CLI) is recorded, so a test can show that none of them is in a du
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from billing_core.crypto import Keyring, new_key_spec
+from billing_core.crypto import Keyring
 from billing_core.db.engine import make_engine
-from billing_core.db.migrate import upgrade_to_head
 from billing_core.plans import load_catalog
 from billing_core.services.context import Billing
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "python").exists() else Path(sys.executable).parent
+from ..live_server import (BIN, LiveServer, LiveServerClient, Tenant, copy_sqlite_template, create_account_cli,
+                           run_api_server, run_cli)
+
+__all__ = ["BIN", "KeysServer", "Tenant", "serving"]
 STARTUP_TIMEOUT_S = 20.0
 
 
-@dataclass(frozen=True)
-class Tenant:
-    account_id: str
-    project_id: str  # the `default` project made with the account
-    api_key: str
+class KeysServer(LiveServerClient):
+    """The live server, the file behind it (`db_path`) and its keyring (`keyring_spec`)."""
 
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class KeysServer:
-    def __init__(self, workdir: Path) -> None:
-        self.db_path = workdir / "keys.db"
-        self.database_url = f"sqlite:///{self.db_path}"
-        upgrade_to_head(self.database_url)
-        self.keyring_spec = new_key_spec("k1")
-        self.edge_token = secrets.token_hex(16)
-        self.port = _free_port()
-        self.log_path = workdir / "server.log"
+    def __init__(self, live: LiveServer, db_path: Path) -> None:
         self.seen_secrets: list[str] = []
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")},
-                    "TOLLGATE_DATABASE_URL": self.database_url, "TOLLGATE_ENV": "test",
-                    "TOLLGATE_SECRET_KEY": secrets.token_urlsafe(36), "TOLLGATE_EDGE_TOKEN": self.edge_token,
-                    "TOLLGATE_ENCRYPTION_KEYS": self.keyring_spec, "TOLLGATE_DATA_DIR": str(workdir)}
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30,
-                                   event_hooks={"request": [self._record_sent], "response": [self._record_received]})
+        super().__init__(live, event_hooks={"request": [self._record_sent], "response": [self._record_received]})
+        self.db_path = db_path
+        self.keyring_spec = live.encryption_keys
 
     # -- recording secrets -------------------------------------------------------------------------
     def _record_sent(self, request: httpx.Request) -> None:
@@ -82,53 +55,17 @@ class KeysServer:
         if isinstance(body, dict) and isinstance(body.get("secret"), str):
             self.seen_secrets.append(body["secret"])
 
-    # -- the process -------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [str(BIN / "python"), "-m", "uvicorn", "portal.api.asgi:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-access-log"],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if self.client.get("/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"the API server did not start:\n{self.log_path.read_text(errors='replace')[-4000:]}")
-
-    def stop(self) -> None:
-        self.client.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log.close()
-
     # -- the operator CLI and direct access ---------------------------------------------------------
     def cli(self, *args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "tollgate"), *args], cwd=ROOT, env={**self.env, **(extra_env or {})},
-                              capture_output=True, text=True, timeout=120)
+        return run_cli({**self.env, **(extra_env or {})}, *args)
 
     def create_tenants(self, count: int, plan: str = "hobby") -> list[Tenant]:
         """`count` fresh accounts, one `tollgate admin create-account --json` each, run side by side."""
-        procs = [subprocess.Popen([str(BIN / "tollgate"), "admin", "create-account", "--email",
-                                   f"keys-{uuid.uuid4().hex[:16]}@example.com", "--plan", plan, "--json"],
-                                  cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(count)]
-        tenants = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
-            created = json.loads(out)
-            self.seen_secrets.append(created["api_key"])
-            tenants.append(Tenant(created["account_id"], created["project_id"], created["api_key"]))
-        return tenants
+        emails = [f"keys-{uuid.uuid4().hex[:16]}@example.com" for _ in range(count)]
+        with ThreadPoolExecutor(max_workers=max(count, 1)) as pool:
+            made = list(pool.map(lambda email: create_account_cli(self.env, email, plan=plan), emails))
+        self.seen_secrets.extend(created["api_key"] for created in made)
+        return [Tenant(**created) for created in made]
 
     def billing(self) -> Billing:
         """The server's database and keyring, for looking behind the API."""
@@ -141,3 +78,16 @@ class KeysServer:
             return "\n".join(conn.iterdump())
         finally:
             conn.close()
+
+
+@contextmanager
+def serving(workdir: Path, sqlite_template: Path) -> Iterator[KeysServer]:
+    """A live server on a migrated copy of `sqlite_template` in `workdir`, its data directory."""
+    database_url = copy_sqlite_template(sqlite_template, workdir, "keys.db")
+    with run_api_server(database_url, extra_env={"TOLLGATE_DATA_DIR": str(workdir)}, timeout_s=STARTUP_TIMEOUT_S,
+                        log_path=workdir / "server.log") as live:
+        server = KeysServer(live, workdir / "keys.db")
+        try:
+            yield server
+        finally:
+            server.close()
