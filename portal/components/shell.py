@@ -22,7 +22,7 @@ def _nav_link(label: str, href: str, icon: str) -> rx.Component:
     return rx.link(
         rx.hstack(rx.icon(icon, size=16), rx.text(label, size="2", weight="medium"), spacing="2", align="center"),
         href=href, underline="none", color_scheme="gray", high_contrast=True,
-        padding_x="3", padding_y="2", border_radius="6px", width="100%",
+        padding_x="0.75rem", padding_y="0.5rem", border_radius="6px", width="100%",
         _hover={"background_color": rx.color("gray", 3)},
         id=f"nav-{label.lower()}")
 
@@ -39,7 +39,7 @@ def _brand() -> rx.Component:
 def _sidebar() -> rx.Component:
     return rx.box(
         rx.vstack(_brand(), rx.divider(), _nav(), spacing="4", width="100%"),
-        display=["none", "none", "block"], width="14rem", min_width="14rem", padding="4", height="100vh",
+        display=["none", "none", "block"], width="14rem", min_width="14rem", padding="1rem", height="100vh",
         position="sticky", top="0", border_right=f"1px solid {rx.color('gray', 5)}")
 
 
@@ -49,7 +49,7 @@ def _mobile_menu() -> rx.Component:
             rx.drawer.trigger(rx.icon_button(rx.icon("menu"), variant="ghost", aria_label="Menu", id="menu")),
             rx.drawer.overlay(z_index="5"),
             rx.drawer.portal(rx.drawer.content(
-                rx.vstack(_brand(), rx.divider(), _nav(), spacing="4", padding="4", width="100%"),
+                rx.vstack(_brand(), rx.divider(), _nav(), spacing="4", padding="1rem", width="100%"),
                 width="16rem", height="100%", background_color=rx.color("gray", 1))),
             direction="left"),
         display=["block", "block", "none"])
@@ -63,7 +63,7 @@ def _top_bar(display_name: rx.Var) -> rx.Component:
                 display=["none", "inline", "inline"]),
         rx.color_mode.button(variant="ghost", id="theme"),
         sign_out_button(),
-        align="center", spacing="3", width="100%", padding_y="3")
+        align="center", spacing="3", width="100%", padding_y="0.75rem")
 
 
 def page_shell(title: str, *children: rx.Component, signed_in: rx.Var, display_name: rx.Var,
@@ -75,7 +75,7 @@ def page_shell(title: str, *children: rx.Component, signed_in: rx.Var, display_n
         _sidebar(),
         rx.box(
             rx.vstack(_top_bar(display_name), header, *children, spacing="5", width="100%"),
-            flex="1", min_width="0", padding_x=["3", "4", "6"], padding_bottom="8", max_width="80rem"),
+            flex="1", min_width="0", padding_x=["0.75rem", "1rem", "1.5rem"], padding_bottom="2rem", max_width="80rem"),
         spacing="0", align="start", width="100%")
     return rx.cond(signed_in, body, rx.center(rx.spinner(size="3"), min_height="60vh"))
 
@@ -83,7 +83,7 @@ def page_shell(title: str, *children: rx.Component, signed_in: rx.Var, display_n
 def empty_state(icon: str, title: str, hint: str) -> rx.Component:
     return rx.center(rx.vstack(rx.icon(icon, size=28, color=rx.color("gray", 9)), rx.text(title, weight="medium"),
                                rx.text(hint, size="2", color_scheme="gray"), align="center", spacing="2"),
-                     padding="6", width="100%", border=f"1px dashed {rx.color('gray', 6)}", border_radius="8px")
+                     padding="1.5rem", width="100%", border=f"1px dashed {rx.color('gray', 6)}", border_radius="8px")
 
 
 def error_banner(message: rx.Var) -> rx.Component:
