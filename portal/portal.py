@@ -2,10 +2,12 @@
 
 import reflex as rx
 
-from . import routes
+from . import live, routes
 from .api.app import create_api
 from .pages.device import DeviceState, device
-from .pages.home import home
+from .pages import billing, dashboard, runs, schedules, usage
+from .pages import project_detail, projects
+from .pages import settings as settings_page  # not portal.settings, the configuration
 from .pages.sign_in import SignInState, sign_in
 from .pages.sign_up import SignUpState, sign_up
 from .runtime import get_billing
@@ -13,7 +15,18 @@ from .settings import get_settings
 from .state import SessionState
 
 app = rx.App(api_transformer=create_api(get_billing(), get_settings()))
-app.add_page(home, route=routes.HOME, title="Tollgate", on_load=SessionState.require_session)
+live.install(app)
+app.add_page(dashboard.dashboard, route=routes.HOME, title="Dashboard · Tollgate", on_load=dashboard.ON_LOAD)
 app.add_page(sign_in, route=routes.SIGN_IN, title="Sign in · Tollgate", on_load=SignInState.load)
 app.add_page(sign_up, route=routes.SIGN_UP, title="Create an account · Tollgate", on_load=SignUpState.load)
 app.add_page(device, route=routes.DEVICE, title="Approve a CLI sign-in · Tollgate", on_load=DeviceState.load)
+# The dynamic route before the static one that shares its prefix, as Reflex asks.
+app.add_page(project_detail.project_detail_page, route=routes.PROJECT, title="Project · Tollgate",
+             on_load=project_detail.ON_LOAD)
+app.add_page(projects.projects_page, route=routes.PROJECTS, title="Projects · Tollgate", on_load=projects.ON_LOAD)
+app.add_page(settings_page.settings_page, route=routes.SETTINGS, title="Settings · Tollgate",
+             on_load=settings_page.ON_LOAD)
+app.add_page(runs.runs, route=routes.RUNS, title="Runs · Tollgate", on_load=runs.ON_LOAD)
+app.add_page(schedules.schedules, route=routes.SCHEDULES, title="Schedules · Tollgate", on_load=schedules.ON_LOAD)
+app.add_page(usage.usage, route=routes.USAGE, title="Usage · Tollgate", on_load=usage.ON_LOAD)
+app.add_page(billing.billing, route=routes.BILLING, title="Billing · Tollgate", on_load=billing.ON_LOAD)

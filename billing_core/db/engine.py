@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -54,18 +56,72 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 @contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection for reads. On PostgreSQL it runs in autocommit: each SELECT there sees what was
+    committed when it started, exactly as in a READ COMMITTED transaction, without the BEGIN and ROLLBACK
+    round trips. On SQLite a read transaction (BEGIN ... ROLLBACK, local calls) keeps one snapshot."""
+    with engine.connect() as conn:
+        if not is_sqlite(engine):
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+@contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         yield session
 
 
+# Per engine: the engine that begins with BEGIN IMMEDIATE (built once, not per transaction), and, on
+# SQLite, a lock that queues this process's writers. SQLite admits one writer at a time anyway; without
+# the lock, threads waiting for it sleep in SQLite's busy handler (up to 100 ms a turn), which is where
+# the long tail of concurrent writes came from. Other processes still wait through busy_timeout.
+_writers: "weakref.WeakKeyDictionary[Engine, tuple[Engine, threading.RLock | None]]" = weakref.WeakKeyDictionary()
+_writers_guard = threading.Lock()
+
+
+def _writer(engine: Engine) -> tuple[Engine, "threading.RLock | None"]:
+    found = _writers.get(engine)
+    if found is None:
+        with _writers_guard:
+            found = _writers.get(engine)
+            if found is None:
+                if is_sqlite(engine):
+                    found = (engine.execution_options(sqlite_immediate=True), threading.RLock())
+                else:
+                    found = (engine, None)
+                _writers[engine] = found
+    return found
+
+
+@contextmanager
+def _writer_turn(lock: "threading.RLock | None") -> Iterator[None]:
+    # Past the busy timeout, go on without the lock: SQLite then answers as it always did ("locked").
+    acquired = lock is not None and lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        yield
+    finally:
+        if acquired:
+            lock.release()
+
+
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """One write transaction, committed on success; SQLite takes its write lock at BEGIN."""
-    bind = engine.execution_options(sqlite_immediate=True) if is_sqlite(engine) else engine
-    with Session(bind, expire_on_commit=False) as session:
-        with session.begin():
-            yield session
+    bind, lock = _writer(engine)
+    with _writer_turn(lock):
+        with Session(bind, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """Like write_session, on a Core connection: one transaction, committed on success, rolled back on error."""
+    bind, lock = _writer(engine)
+    with _writer_turn(lock):
+        with bind.begin() as conn:
+            yield conn
 
 
 def lock_account(session: Session, account_id: str) -> Account | None:

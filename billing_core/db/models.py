@@ -194,3 +194,4 @@ class Activity(SQLModel, table=True):
 # The other tables live beside these; importing them here registers every table with the metadata.
 from .identity import DeviceGrant, User, WebSession  # noqa: E402,F401
 from .workloads import ProviderKey, Run, Schedule  # noqa: E402,F401
+from .settings import AccountSettings  # noqa: E402,F401

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
+from .. import notify
 from ..db.engine import lock_account, read_session, write_session
 from ..db.models import AccountKey
 from ..errors import Conflict, NotFound
@@ -51,6 +52,7 @@ def key_view(row: AccountKey) -> KeyView:
                    revoked_at=rfc3339(row.revoked_at) if row.revoked_at else None)
 
 
+@notify.after_commit
 def create_key(billing: Billing, account_id: str, *, name: str, now: datetime) -> CreatedKey:
     name = clean_name(name, "key")
     with write_session(billing.engine) as session:
@@ -78,6 +80,7 @@ def list_keys(billing: Billing, account_id: str, *, limit: int, cursor: str | No
     return Page([key_view(row) for row in page.items], page.next_cursor)
 
 
+@notify.after_commit
 def revoke_key(billing: Billing, account_id: str, key_id: str, *, now: datetime) -> KeyView:
     """Revoke at once; revoking a revoked key changes nothing and answers the same."""
     if not is_id(key_id):

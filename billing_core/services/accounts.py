@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from .. import notify
 from ..db.engine import lock_account, write_session
 from ..db.models import Account, AccountKey, Pool
 from ..errors import Conflict, Invalid, NotFound
@@ -95,6 +96,7 @@ def create_account(billing: Billing, *, email: str, plan: str = "hobby", credit_
     return CreatedAccount(account_id, project.id, secret)
 
 
+@notify.after_commit
 def grant_credit(billing: Billing, account_id: str, *, amount_micros: int, now: datetime,
                  kind: str = "grant", reference: str | None = None) -> AccountView:
     """Add credit (a grant or a top-up); a negative balance is paid off first by construction."""
@@ -111,6 +113,7 @@ def grant_credit(billing: Billing, account_id: str, *, amount_micros: int, now: 
         return _finish(session, account, journal, now)
 
 
+@notify.after_commit
 def add_pool(billing: Billing, account_id: str, *, size_ms: int, valid_days: int, now: datetime,
              price_micros: int = 0) -> AccountView:
     if not 0 < size_ms <= 100_000 * 3_600_000:
@@ -130,6 +133,7 @@ def add_pool(billing: Billing, account_id: str, *, size_ms: int, valid_days: int
         return _finish(session, account, journal, now)
 
 
+@notify.after_commit
 def set_plan(billing: Billing, account_id: str, plan: str, *, now: datetime) -> AccountView:
     """Upgrade at once with the prorated difference; downgrade at the next period close."""
     catalog = billing.catalog
@@ -171,6 +175,7 @@ def _upgrade(account: Account, plan: str, catalog, now: datetime, journal: Journ
     account.plan, account.pending_plan = plan, None
 
 
+@notify.after_commit
 def set_suspended(billing: Billing, account_id: str, suspended: bool, *, now: datetime) -> AccountView:
     with write_session(billing.engine) as session:
         account = _locked(session, account_id)

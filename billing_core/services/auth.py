@@ -6,9 +6,9 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
-from ..db.engine import read_session, write_session
+from ..db.engine import read_connection, write_connection
 from ..db.models import AccountKey
 from ..keys import ACCOUNT_KEY_PREFIX, hash_key, is_well_formed
 from .context import Billing
@@ -23,18 +23,22 @@ class KeyPrincipal:
     account_id: str
 
 
+_keys = AccountKey.__table__
+_BY_HASH = select(_keys.c.id, _keys.c.account_id, _keys.c.key_hash, _keys.c.revoked_at, _keys.c.last_used_at
+                  ).where(_keys.c.key_hash == bindparam("digest"))
+_TOUCH = update(_keys).where(_keys.c.id == bindparam("key_id")).values(last_used_at=bindparam("at"))
+
+
 def authenticate_account_key(billing: Billing, secret: str, *, now: datetime) -> KeyPrincipal | None:
-    """The key's account, or None for a malformed, unknown or revoked key."""
+    """The key's account, or None for a malformed, unknown or revoked key (read on every request: no cache)."""
     if not is_well_formed(secret, ACCOUNT_KEY_PREFIX):
         return None
     digest = hash_key(secret)
-    with read_session(billing.engine) as session:
-        row = session.execute(select(AccountKey.id, AccountKey.account_id, AccountKey.key_hash,
-                                     AccountKey.revoked_at, AccountKey.last_used_at)
-                              .where(AccountKey.key_hash == digest)).first()
+    with read_connection(billing.engine) as conn:
+        row = conn.execute(_BY_HASH, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         return None
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        with write_session(billing.engine) as session:
-            session.execute(update(AccountKey).where(AccountKey.id == row.id).values(last_used_at=now))
+        with write_connection(billing.engine) as conn:
+            conn.execute(_TOUCH, {"key_id": row.id, "at": now})
     return KeyPrincipal(row.id, row.account_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..db.engine import read_session
-from ..db.models import Account
+from ..db.engine import read_connection
 from ..errors import Invalid, NotFound
 from ..pricing import UnknownModel, token_cost
 from ..status import CheckResult, check_compute, check_money
 from .context import Billing
-from .state import balances_of, live_pools
+from .state import balances_of
+from .usage import load_account, open_pools
 from .views import AccountView, account_view
 
 
@@ -23,11 +23,11 @@ class CheckAnswer:
 
 def check(billing: Billing, account_id: str, *, kind: str, now: datetime, duration_ms: int = 0,
           model: str | None = None, input_tokens: int = 0, output_tokens: int = 0) -> CheckAnswer:
-    with read_session(billing.engine) as session:
-        account = session.get(Account, account_id)
+    with read_connection(billing.engine) as conn:
+        account = load_account(conn, account_id, lock=False)
         if account is None:
             raise NotFound("No such account.")
-        pools = live_pools(session, account_id)
+        pools = [p for p in open_pools(conn, account_id) if p.remaining_ms > 0]  # what live_pools reads
     balances = balances_of(account, pools, now)
     # Work asked for after the period ended is judged on the allowance the close will grant.
     if account.period_end <= now:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
+from .. import notify
 from ..crypto import Keyring, associated_data
 from ..db.engine import is_sqlite, lock_account, read_session, write_session
 from ..db.models import Project
@@ -167,6 +168,7 @@ def reveal_hmac_key(billing: Billing, account_id: str, project_id: str) -> str:
     return keyring.open(project.hmac_ciphertext, _hmac_aad(project))
 
 
+@notify.after_commit
 def rotate_hmac_key(billing: Billing, account_id: str, project_id: str, *, now: datetime) -> RotatedKey:
     """A new current key; the old one keeps verifying for 24 h (a second rotation within them ends it)."""
     keyring = require_keyring(billing)
@@ -219,6 +221,7 @@ def verify_hmac_signature(billing: Billing, project_id: str, message: bytes, sig
 
 
 # -- projects -----------------------------------------------------------------------------------
+@notify.after_commit
 def create_project(billing: Billing, account_id: str, *, name: str, now: datetime) -> Project:
     """A new project with its HMAC key, refused with a clear error once the plan's project limit is reached."""
     name = clean_name(name)
@@ -258,6 +261,7 @@ def get_project(billing: Billing, account_id: str, project_id: str) -> ProjectVi
         return project_view(project, _provider_keys_by_project(session, [project.id])[project.id])
 
 
+@notify.after_commit
 def rename_project(billing: Billing, account_id: str, project_id: str, *, name: str,
                    now: datetime) -> ProjectView:
     name = clean_name(name)
@@ -271,6 +275,7 @@ def rename_project(billing: Billing, account_id: str, project_id: str, *, name: 
         return project_view(project, _provider_keys_by_project(session, [project.id])[project.id])
 
 
+@notify.after_commit
 def delete_project(billing: Billing, account_id: str, project_id: str, *, now: datetime) -> None:
     """Soft-delete: usage for the project is refused from now on; its history stays."""
     with write_session(billing.engine) as session:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
@@ -32,16 +33,29 @@ class RollupBatch:
         s[4] += cost_micros
         s[5] += list_cost_micros
 
-    def write(self, session: Session) -> None:
+    def write(self, db: Session | Connection) -> None:
+        """Upsert the sums, in the caller's transaction (a Session or a Core Connection)."""
         if not self.sums:
             return
         rows = [dict(zip(KEY_COLUMNS, (self.account_id, *key)), **dict(zip(SUM_COLUMNS, sums)))
                 for key, sums in self.sums.items()]
+        conn = db if isinstance(db, Connection) else db.connection()
+        conn.execute(_upsert(conn.dialect.name), rows)
+
+
+_UPSERTS: dict[str, object] = {}
+
+
+def _upsert(dialect_name: str):
+    """INSERT ... ON CONFLICT DO UPDATE adding the sums; built once per dialect (building it costs more than
+    running it for a small batch)."""
+    stmt = _UPSERTS.get(dialect_name)
+    if stmt is None:
         table = DailyRollup.__table__
-        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+        insert = sqlite_insert if dialect_name == "sqlite" else pg_insert
         stmt = insert(table)
-        stmt = stmt.on_conflict_do_update(
+        stmt = _UPSERTS[dialect_name] = stmt.on_conflict_do_update(
             index_elements=list(KEY_COLUMNS),
             set_={c: table.c[c] + stmt.excluded[c] for c in SUM_COLUMNS},
         )
-        session.connection().execute(stmt, rows)
+    return stmt

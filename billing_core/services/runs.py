@@ -11,6 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from .. import notify
 from ..db.engine import is_sqlite, read_session, write_session
 from ..db.models import Project, UsageEvent
 from ..db.workloads import Run, Schedule
@@ -196,6 +197,7 @@ class NewRun:
     schedule_id: str | None = None
 
 
+@notify.after_commit
 def create_run(billing: Billing, account_id: str, new: NewRun, *, now: datetime) -> tuple[RunView, bool]:
     """The run and whether it was created; the same id and details again returns the run unchanged."""
     if new.id is not None and not is_run_id(new.id):
@@ -237,6 +239,7 @@ def _create_once(billing: Billing, account_id: str, new: NewRun, agent: str,
         return _view(session, run), True  # the edge may have reported the run's usage before the run
 
 
+@notify.after_commit
 def update_run(billing: Billing, account_id: str, run_id: str, *, status: str, now: datetime,
                error: str | None = None, actor: str = "system") -> RunView:
     """Move the run along queued -> running -> succeeded | failed | cancelled (or queued -> cancelled)."""

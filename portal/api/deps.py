@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from fastapi import Request
 
+from billing_core.keys import ACCOUNT_KEY_PREFIX, is_well_formed
 from billing_core.services.auth import authenticate_account_key
 from billing_core.services.context import Billing
 
@@ -28,7 +29,29 @@ def billing_of(request: Request) -> Billing:
     return request.app.state.billing
 
 
-def authenticate(request: Request) -> Caller:
+@dataclass(frozen=True)
+class PendingCaller:
+    """A caller whose Authorization header has passed every check that needs no database: either the
+    edge token, or a well-formed account key still to be looked up (resolve, in a worker thread)."""
+
+    is_edge: bool
+    secret: str | None = field(default=None, repr=False)
+
+    def resolve(self, billing: Billing) -> Caller:
+        """The Caller, or the same 401 as `authenticate`; reads the database (call it off the event loop)."""
+        if self.is_edge:
+            return Caller(account_id=None, is_edge=True)
+        principal = authenticate_account_key(billing, self.secret, now=utcnow())
+        if principal is None:
+            raise _invalid_key()
+        return Caller(account_id=principal.account_id)
+
+
+def _invalid_key() -> ApiError:
+    return ApiError(401, "invalid_key", "The key is malformed, unknown or revoked.", {"WWW-Authenticate": "Bearer"})
+
+
+def _pending(request: Request) -> PendingCaller:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -37,12 +60,22 @@ def authenticate(request: Request) -> Caller:
     token = token.strip()
     edge_token = request.app.state.settings.edge_token
     if edge_token and hmac.compare_digest(token.encode(), edge_token.encode()):
-        return Caller(account_id=None, is_edge=True)
-    principal = authenticate_account_key(billing_of(request), token, now=utcnow())
-    if principal is None:
-        raise ApiError(401, "invalid_key", "The key is malformed, unknown or revoked.",
-                       {"WWW-Authenticate": "Bearer"})
-    return Caller(account_id=principal.account_id)
+        return PendingCaller(is_edge=True)
+    if not is_well_formed(token, ACCOUNT_KEY_PREFIX):
+        raise _invalid_key()  # what authenticate_account_key answers for it, without a database read
+    return PendingCaller(is_edge=False, secret=token)
+
+
+def authenticate(request: Request) -> Caller:
+    """Who is calling; a sync dependency, so FastAPI runs it (and its database read) in the thread pool."""
+    return _pending(request).resolve(billing_of(request))
+
+
+async def pending_caller(request: Request) -> PendingCaller:
+    """For handlers that do all their work in one thread-pool call: the header is checked here, on the
+    event loop, and the key is looked up by PendingCaller.resolve inside that call, before anything else,
+    so errors come in the same order as with `authenticate` with one thread hand-off fewer per request."""
+    return _pending(request)
 
 
 def account_for(caller: Caller, requested: str | None) -> str:

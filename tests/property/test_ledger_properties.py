@@ -164,8 +164,11 @@ token_events = st.builds(Ev, kind=st.just("tokens"), model=st.sampled_from(MODEL
 batch_items = st.one_of(compute_events, compute_events, token_events, st.builds(Again, st.booleans()))
 
 usage_batches = st.builds(Usage, advances, st.lists(batch_items, min_size=1, max_size=8).map(tuple))
+# Now and then a batch of 20 to 30 events: the bulk paths (on PostgreSQL, COPY from 20 rows) get exercised.
+big_batches = st.builds(Usage, advances, st.lists(st.one_of(compute_events, compute_events, token_events),
+                                                  min_size=20, max_size=30).map(tuple))
 operations = st.one_of(  # a branch listed n times is drawn n times as often: usage is the most common step
-    usage_batches, usage_batches, usage_batches, usage_batches,
+    usage_batches, usage_batches, usage_batches, usage_batches, big_batches,
     st.builds(Grant, advances, st.one_of(st.integers(1, 5_000_000), st.integers(1, 200_000_000))),
     *[st.builds(AddPool, advances,
                 st.one_of(st.integers(1, 3_000_000), st.integers(1, 10_000_000), st.integers(1_000_000, 36_000_000)),
@@ -462,6 +465,8 @@ class Scenario:
             if exp.status == "accepted" and exp.charged.debt_micros and exp.before.cap is not None:
                 tally("accepted event past the spend cap (debt on pro)")
             self.pool_draw_events += bool(exp.pool_draws)
+        if len(batch) >= 20:
+            tally("batch of 20 or more events")
         self.check_drawdown(new)
         self.accepted.extend(exp.event for exp in new)
 
@@ -709,23 +714,21 @@ class Scenario:
             (inv["period_start"], inv["period_end"], inv["used_ms"], inv["included_ms"]) for inv in sh.invoices]
 
     def _storage_classes(self, s: Session) -> set[str]:
-        """SQLite keeps a value's own type per cell: every money or ms cell must be stored as an integer."""
-        queries = [
-            ("ledger_entries", "amount, balance_after"),
-            ("accounts", "included_ms, used_ms, credit_balance_micros, overage_micros, proration_due_micros"),
-            ("pools", "size_ms, remaining_ms, price_micros"),
-            ("usage_events", "duration_ms, allowance_ms, pool_ms, credit_micros, overage_micros, debt_micros, "
-                             "list_cost_micros"),
-            ("daily_rollups", "compute_ms, cost_micros, list_cost_micros"),
-            ("invoices", "plan_fee_micros, overage_micros, proration_micros, total_micros"),
-        ]
-        kinds: set[str] = set()
-        for table, columns in queries:
-            key = "id" if table == "accounts" else "account_id"
-            for column in columns.split(", "):
-                kinds |= set(s.execute(text(f"SELECT DISTINCT typeof({column}) FROM {table} WHERE {key} = :a"),
-                                       {"a": self.account_id}).scalars())
-        return kinds
+        """SQLite keeps each cell's own type: every money or ms cell of the account must be an integer."""
+        columns = {
+            ("ledger_entries", "account_id"): ("amount", "balance_after"),
+            ("accounts", "id"): ("included_ms", "used_ms", "credit_balance_micros", "overage_micros",
+                                 "proration_due_micros"),
+            ("pools", "account_id"): ("size_ms", "remaining_ms", "price_micros"),
+            ("usage_events", "account_id"): ("duration_ms", "allowance_ms", "pool_ms", "credit_micros",
+                                             "overage_micros", "debt_micros", "list_cost_micros"),
+            ("daily_rollups", "account_id"): ("compute_ms", "cost_micros", "list_cost_micros"),
+            ("invoices", "account_id"): ("plan_fee_micros", "overage_micros", "proration_micros", "total_micros"),
+        }
+        parts = [f"SELECT typeof({column}) AS kind FROM {table} WHERE {key} = :a"
+                 for (table, key), names in columns.items() for column in names]
+        return set(s.execute(text(f"SELECT DISTINCT kind FROM ({' UNION ALL '.join(parts)})"),
+                             {"a": self.account_id}).scalars())
 
 
 def other_body(event: UsageEventIn) -> UsageEventIn:
@@ -800,12 +803,14 @@ def run_scenario(billing, plan: str, credit: int, ops: list, start: datetime = T
 @settings(max_examples=30, **SETTINGS)
 @given(plan=start_plans, credit=start_credits, ops=st.lists(operations, min_size=6, max_size=30))
 def test_ledger_balances_drawdown_and_replays_hold_over_random_histories(sqlite_billing, plan, credit, ops):
+    """Properties 1-6 after every step of a random history on SQLite."""
     run_scenario(sqlite_billing, plan, credit, ops)
 
 
 @settings(max_examples=8, **SETTINGS)
 @given(plan=start_plans, credit=start_credits, ops=st.lists(operations, min_size=3, max_size=12))
 def test_ledger_properties_hold_on_sqlite_and_postgresql(billing, plan, credit, ops):
+    """A reduced run of the same properties on each database of the `billing` fixture."""
     run_scenario(billing, plan, credit, ops)
 
 
@@ -853,6 +858,7 @@ def conflicting_bodies(event: UsageEventIn) -> st.SearchStrategy[UsageEventIn]:
        with_duplicate=st.booleans(), data=st.data())
 def test_same_event_id_with_another_body_is_rejected_and_changes_nothing(sqlite_billing, plan, credit, ops,
                                                                         advance, with_duplicate, data):
+    """A known id with another body (alone, or beside a true duplicate) is rejected and changes nothing."""
     scenario = run_scenario(sqlite_billing, plan, credit, ops)
     if not scenario.accepted:
         scenario.run(Usage(0, (Ev("compute", duration_ms=1_234_567),)))

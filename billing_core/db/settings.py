@@ -1,0 +1,22 @@
+"""Per-account preferences: the thresholds at which usage alerts fire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger
+from sqlmodel import Field, SQLModel
+
+from .types import UTCDateTime
+
+
+class AccountSettings(SQLModel, table=True):
+    """One row per account, written the first time its settings are saved; no row means the defaults."""
+
+    __tablename__ = "account_settings"
+    account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=40)
+    # Percent of the period's allowance, ascending, comma-separated ("50,80,100"); "" turns them all off.
+    allowance_thresholds: str = Field(default="50,80,100", max_length=40)
+    daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    low_credit_micros: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,139 @@
+"""The dashboard in a real Chromium against the production server holding the demo account."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from portal.components import format as fmt
+
+from .conftest import SCREENSHOTS, TIMEOUT_MS, WIDTHS, sign_in
+
+
+def api(demo, key: str | None = None) -> httpx.Client:
+    return httpx.Client(base_url=demo.base_url, timeout=30,
+                        headers={"Authorization": f"Bearer {key or demo.api_key}"})
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("name", list(WIDTHS))
+def test_dashboard_screenshots(browser, demo_server, name, scheme):
+    """docs/screenshots/dashboard-{1280,390}-{light,dark}.png (first, before the other tests add keys and
+    usage), and no sideways scrolling at either width."""
+    width = WIDTHS[name]
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        sign_in(page, demo_server)
+        # plotly.js loads lazily, after the page: give it the long timeout.
+        expect(page.locator("#usage-chart .bars path").first).to_be_attached(timeout=TIMEOUT_MS)
+        expect(page.locator(".activity-row").first).to_be_visible()
+        page.wait_for_timeout(500)  # let the chart finish its transition
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"dashboard-{width}-{scheme}.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_the_plan_card_shows_the_accounts_real_numbers(signed_in_page, demo_server):
+    page = signed_in_page
+    account = api(demo_server).get("/api/v1/account").json()
+    card = page.locator("#plan-card")
+    expect(card.locator("#plan-name")).to_have_text(account["plan"].capitalize())
+    expect(card.locator("#plan-status")).to_have_text(account["status"].replace("_", " ").capitalize())
+    expect(card.locator("#allowance-used")).to_have_text(fmt.duration(account["allowance"]["used_ms"]))
+    expect(card.locator("#allowance-included")).to_have_text(fmt.duration(account["allowance"]["included_ms"]))
+    expect(card.locator("#allowance-remaining")).to_have_text(
+        f"{fmt.duration(account['allowance']['remaining_ms'])} left")
+    expect(card.locator("#credit-balance")).to_have_text(fmt.usd_cents(account["credit"]["balance_micros"]))
+    expect(card.locator("#credit-balance")).to_have_attribute("title", fmt.usd(account["credit"]["balance_micros"]))
+    pools = [p for p in account["pools"]]
+    expect(card.locator(".pool-left")).to_have_count(len(pools))
+    for pool in pools:
+        expect(card.locator(".pool-left", has_text=fmt.duration(pool["remaining_ms"]) + " left")).to_have_count(1)
+    expect(card.locator("#forecast")).to_contain_text("resets on")
+
+
+def test_usage_today_and_the_projects_match_the_api(signed_in_page, demo_server):
+    page = signed_in_page
+    client = api(demo_server)
+    today = datetime.now(timezone.utc).date().isoformat()
+    rows = client.get("/api/v1/usage/summary", params={"from": today, "to": today, "group_by": "day"}).json()["data"]
+    compute_today = sum(r["compute_ms"] for r in rows)
+    expect(page.locator("#stat-compute-today")).to_have_text(fmt.duration(compute_today))
+    projects = client.get("/api/v1/projects").json()["data"]
+    cards = page.locator(".project-card")
+    expect(cards).to_have_count(len(projects))
+    for project in projects:
+        card = page.locator(f".project-card[data-project='{project['id']}']")
+        expect(card).to_contain_text(project["name"])
+        key = project["hmac_key"]
+        expect(card).to_contain_text(f"{key['prefix']}…{key['last4']}")
+        expect(card).to_have_attribute("href", f"/projects/{project['id']}")
+    # The chart draws bars (the demo has 60 days of compute) and the feed has its latest rows.
+    expect(page.locator("#usage-chart .bars path").first).to_be_attached(timeout=TIMEOUT_MS)
+    rows = page.locator(".activity-row")
+    expect(rows.first).to_be_visible()
+    assert 0 < rows.count() <= 20
+
+
+def test_the_chart_switches_ranges_and_metrics(signed_in_page):
+    page = signed_in_page
+    chart = page.locator("#usage-chart")
+    expect(chart.locator(".bars path").first).to_be_attached(timeout=TIMEOUT_MS)
+    page.locator("#chart-range").get_by_role("radio", name="7 days").click()
+    expect(chart.locator(".xtick")).not_to_have_count(0)
+    page.locator("#chart-metric").get_by_role("radio", name="Tokens & cost").click()
+    expect(chart.locator(".ytitle")).to_have_text("Cost (USD)", timeout=TIMEOUT_MS)
+    page.locator("#chart-metric").get_by_role("radio", name="Compute").click()
+    expect(chart.locator(".ytitle")).to_have_text(re.compile(r"Compute \((hours|minutes)\)"), timeout=TIMEOUT_MS)
+
+
+def test_a_new_key_is_shown_once_and_can_be_revoked(signed_in_page, demo_server):
+    page = signed_in_page
+    page.locator("#create-key").click()
+    page.locator("#new-key-name").fill("browser test key")
+    page.locator("#create-key-submit").click()
+    secret_box = page.locator("#new-key-secret")
+    expect(secret_box).to_have_text(re.compile(r"^ak_live_\w+$"))
+    secret = secret_box.inner_text()
+    expect(page.get_by_text("shown only once")).to_be_visible()
+    expect(page.locator("#copy-new-key")).to_be_visible()
+    assert api(demo_server, secret).get("/api/v1/account").status_code == 200
+
+    listed = next(k for k in api(demo_server).get("/api/v1/keys").json()["data"] if k["name"] == "browser test key")
+    row = page.locator(".key-row", has_text="browser test key")
+    page.locator("#close-new-key").click()
+    expect(secret_box).to_have_count(0)
+    expect(row.locator(".key-masked")).to_have_text(f"{listed['prefix']}…{listed['last4']}")
+    page.reload()
+    expect(row).to_have_count(1)
+    assert secret not in page.content()  # shown once: not after a reload
+
+    row.locator(".revoke-key").click()
+    expect(page.get_by_text("Revoke this key?")).to_be_visible()
+    page.locator("#confirm-revoke").click()
+    expect(row).to_have_count(0)
+    assert api(demo_server, secret).get("/api/v1/account").status_code == 401
+
+
+def test_a_blank_key_name_is_refused_with_a_message(signed_in_page):
+    page = signed_in_page
+    page.locator("#create-key").click()
+    page.locator("#new-key-name").fill("   ")
+    page.locator("#create-key-submit").click()
+    expect(page.get_by_role("dialog").get_by_role("alert")).to_be_visible()
+    expect(page.locator("#new-key-secret")).to_have_count(0)
+
+
+def test_cli_quick_start_has_three_commands_with_copy_buttons(signed_in_page, demo_server):
+    cli = signed_in_page.locator("#cli")
+    expect(cli.locator(".cli-command")).to_have_count(3)
+    expect(cli.locator(".cli-command").nth(1)).to_contain_text(f"tollgate login --url {demo_server.base_url}")
+    expect(cli.get_by_role("button", name="Copy command")).to_have_count(3)
