@@ -1,4 +1,4 @@
-"""Badges for run statuses and on/off states: one colour per meaning, the same on every page."""
+"""Badges for run statuses and plain labels: one colour per meaning, the same on every page."""
 
 from __future__ import annotations
 
@@ -20,11 +20,6 @@ def run_status_badge(status: rx.Var) -> rx.Component:
     cases = [(name, _status_badge(status, name.capitalize(), color, RUN_STATUS_ICONS[name]))
              for name, color in RUN_STATUS_COLORS.items()]
     return rx.match(status, *cases, rx.badge(status, color_scheme="gray", variant="soft", radius="full"))
-
-
-def enabled_badge(enabled: rx.Var) -> rx.Component:
-    return rx.cond(enabled, rx.badge("Enabled", color_scheme="grass", variant="soft", radius="full"),
-                   rx.badge("Paused", color_scheme="gray", variant="soft", radius="full"))
 
 
 def plain_badge(text: rx.Var | str, color: str = "gray") -> rx.Component:

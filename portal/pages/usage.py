@@ -143,7 +143,7 @@ class UsageState(rx.State):
 
     @rx.event
     async def load(self):
-        if not self.start:
+        if self.preset != "custom":  # a preset range ends today, whenever the page is opened
             self._use_preset(int(self.preset))
         async for update in self._query():
             yield update
