@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
 export REFLEX_USE_SYSTEM_BUN := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: setup run test test-sqlite bench demo clean
+.PHONY: setup run test bench screenshots clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ run: setup
 
 test: setup
 	$(BIN)/pytest
+
+screenshots: setup
+	$(BIN)/pytest -q tests/browser -k screenshot
 
 bench: setup
 	$(BIN)/python bench/run_all.py
