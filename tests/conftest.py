@@ -125,3 +125,22 @@ def no_unexpected_errors(caplog):
               and r.name.startswith(("tollgate", "billing_core", "portal"))]
     if errors and not getattr(caplog, "errors_expected", False):
         pytest.fail("the app logged errors: " + "; ".join(r.getMessage() for r in errors))
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Debian Chromium for the whole run: Playwright's sync API allows one driver loop at a time."""
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: apt-get update && apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"])
+        yield chromium
+        chromium.close()

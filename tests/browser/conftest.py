@@ -12,7 +12,6 @@ import pytest
 
 from tests.identity.servers import BIN, ROOT, free_port, running, tollgate_env
 
-CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 20_000
 WIDTHS = {"desktop": 1280, "mobile": 390}
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -41,21 +40,6 @@ def demo_server(tmp_path_factory):
     with running(cmd, env, port, workdir / "reflex.log", 240) as server:
         yield Demo(server.base_url, "demo@tollgate.dev", (workdir / "demo-password.txt").read_text().strip(),
                    (workdir / "demo-key.txt").read_text().strip(), env)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: apt-get update && apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        yield chromium
-        chromium.close()
 
 
 def sign_in(page, demo: Demo) -> None:

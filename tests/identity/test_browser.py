@@ -16,7 +16,6 @@ from .conftest import PASSWORD, oidc_env
 from .servers import ROOT, reflex_server
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "docs" / "screenshots" / "sign-in.png"
 TIMEOUT_MS = 20_000
 HOME = re.compile(r"^http://127\.0\.0\.1:\d+/$")  # exactly "/": "/sign-up/" must not match
@@ -27,21 +26,6 @@ def server(tmp_path_factory, sqlite_template, provider):
     with reflex_server(tmp_path_factory.mktemp("identity-browser"), sqlite_template, **oidc_env(provider)) as live:
         provider.client.redirect_uris[:] = [f"{live.base_url}/auth/oidc/callback"]
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: apt-get update && apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
