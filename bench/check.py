@@ -6,7 +6,7 @@ HTTP (p99 < 10 ms).
 One pro account with $1,000,000 credit, two pools and some usage (so check reads an account row and
 its live pools), questions alternating between compute (60 s) and tokens (2000 in / 500 out on
 claude-sonnet-4). In-process: --calls sequential calls timed one by one with perf_counter, after 200
-warm-up calls. HTTP: wrk with bench/lua/check.lua, 4 connections, against a real server process.
+warm-up calls. HTTP: wrk with bench/lua/check.lua, 2 connections, against a real server process.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from common import arg_value, billing_for, create_account, database, parse_dbs, 
     running_server, wrk
 
 IN_PROCESS_TARGET_MS, HTTP_TARGET_MS = 1.0, 10.0
-CONNECTIONS = 4
+CONNECTIONS = 2
 
 
 def setup(kind: str):

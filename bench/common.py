@@ -8,12 +8,13 @@ Databases
   postgresql  a fresh schema <name> in postgresql://postgres@127.0.0.1:5432/test
               (override with TOLLGATE_BENCH_PG_URL), selected through search_path
 Servers (all bound to 127.0.0.1 only)
-  granian     .venv/bin/granian --interface asgi --host 127.0.0.1 --port P --workers 1
-              --loop uvloop --no-ws portal.api.asgi:app             (the default: fastest here;
-              asyncio when uvloop is not installed)
   uvicorn     .venv/bin/python -m uvicorn portal.api.asgi:app --host 127.0.0.1 --port P --workers 1
-              --no-access-log
-  choose with TOLLGATE_BENCH_SERVER=granian|uvicorn
+              --loop uvloop --http httptools --no-access-log --log-level warning
+              (the default: slightly faster than granian here; asyncio/h11 when uvloop/httptools
+              are not installed)
+  granian     .venv/bin/granian --interface asgi --host 127.0.0.1 --port P --workers 1
+              --loop uvloop --no-ws --log-level warning portal.api.asgi:app
+  choose with TOLLGATE_BENCH_SERVER=uvicorn|granian
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 PY = str(VENV_BIN / "python")
 RESULTS = OUT / "results.jsonl"
 PG_BASE_URL = os.environ.get("TOLLGATE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SERVER = os.environ.get("TOLLGATE_BENCH_SERVER", "granian")
+SERVER = os.environ.get("TOLLGATE_BENCH_SERVER", "uvicorn")
 SECRET_KEY = "bench-" + secrets.token_urlsafe(40)
 EDGE_TOKEN = "edge-" + secrets.token_urlsafe(24)
 DATABASES = ("sqlite", "postgresql")
@@ -144,15 +145,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _loop() -> str:
+def _installed(module: str) -> bool:
     try:
-        import uvloop  # noqa: F401
-        return "uvloop"
+        __import__(module)
+        return True
     except ImportError:
-        return "asyncio"
+        return False
 
 
-LOOP = _loop()  # granian's event loop: uvloop when installed (pip install uvloop), else asyncio
+# uvloop and httptools when installed (pip install uvloop httptools), else asyncio and h11
+LOOP = "uvloop" if _installed("uvloop") else "asyncio"
+HTTP = "httptools" if _installed("httptools") else "h11"
 
 
 def server_command(port: int, server: str = SERVER) -> list[str]:
@@ -162,7 +165,7 @@ def server_command(port: int, server: str = SERVER) -> list[str]:
                 "portal.api.asgi:app"]
     if server == "uvicorn":
         return [PY, "-m", "uvicorn", "portal.api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-                "--workers", "1", "--no-access-log", "--log-level", "warning"]
+                "--workers", "1", "--loop", LOOP, "--http", HTTP, "--no-access-log", "--log-level", "warning"]
     raise ValueError(f"unknown server {server!r}")
 
 
@@ -340,7 +343,7 @@ def machine() -> dict:
         pass
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "server": f"granian {_version('granian')}, 1 worker, loop {LOOP}" if SERVER == "granian"
-            else f"uvicorn {_version('uvicorn')}, 1 worker"}
+            else f"uvicorn {_version('uvicorn')}, 1 worker, loop {LOOP}, http {HTTP}"}
 
 
 def _version(package: str) -> str:

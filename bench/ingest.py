@@ -20,7 +20,7 @@ from common import (arg_value, billing_for, count_events, create_account, databa
 BATCH_TARGET_EPS = 25_000
 SINGLE_TARGET_RPS, SINGLE_TARGET_P99_MS = 800, 25.0
 BATCH_CONNECTIONS = 2
-SINGLE_CONNECTIONS = 4
+SINGLE_CONNECTIONS = 2
 
 
 def setup(kind: str):

@@ -84,6 +84,13 @@ def main(argv: list[str]) -> None:
                       TOLLGATE_EDGE_TOKEN=EDGE_TOKEN)
     from portal.api.asgi import app
 
+    if os.environ.get("BENCH_GC_FREEZE"):  # experiment: what the app's garbage collector settings change
+        import gc
+
+        gc.freeze()
+        if os.environ.get("BENCH_GC_THRESHOLD"):
+            gc.set_threshold(int(os.environ["BENCH_GC_THRESHOLD"]), 20, 100)
+
     if "--inline" in argv:
         # Run what would go to the thread pool inline, so cProfile (one thread) sees all of the work.
         import anyio.to_thread

@@ -17,7 +17,7 @@ from datetime import datetime
 from types import SimpleNamespace
 
 import orjson
-from sqlalchemy import String, any_, bindparam, func, literal, null, select, union_all, update
+from sqlalchemy import String, bindparam, func, literal, literal_column, null, select, true, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -184,8 +184,16 @@ _EXISTING_IN = select(*_EXISTING_COLUMNS).where(_events.c.account_id == bindpara
 _ids_json = func.json_each(bindparam("ids_json")).table_valued("value")
 _EXISTING_JSON = select(*_EXISTING_COLUMNS).where(_events.c.account_id == bindparam("account_id"),
                                                   _events.c.event_id.in_(select(_ids_json.c.value)))
-_EXISTING_ANY = select(*_EXISTING_COLUMNS).where(_events.c.account_id == bindparam("account_id"),
-                                                 _events.c.event_id == any_(bindparam("ids", type_=ARRAY(String))))
+# PostgreSQL: the ids as one array parameter, each looked up on its own through the unique index
+# (account_id, event_id): a LATERAL probe with LIMIT 1 is planned as a nested loop of point lookups.
+# (`event_id = ANY(:ids)` lets the planner pick a scan of every event of the account instead when its
+# statistics are stale, as for an account that grew since the last ANALYZE: measured 280 us of
+# PostgreSQL CPU per event on a fresh table, against about 2 us for the probes.)
+_ids_array = func.unnest(bindparam("ids", type_=ARRAY(String))).table_valued("id").render_derived(name="i")
+_id_probe = (select(*_EXISTING_COLUMNS)
+             .where(_events.c.account_id == bindparam("account_id"), _events.c.event_id == _ids_array.c.id)
+             .limit(literal_column("1")).lateral("e"))
+_EXISTING_ANY = select(*_id_probe.c).select_from(_ids_array.join(_id_probe, true()))
 _UPDATE_POOL = update(_pools).where(_pools.c.id == bindparam("pid")).values(remaining_ms=bindparam("rem"))
 _UPDATE_ACCOUNT = (update(_accounts).where(_accounts.c.id == bindparam("account_id"))
                    .values(used_ms=bindparam("v_used"), credit_balance_micros=bindparam("v_credit"),
@@ -344,7 +352,7 @@ class _BatchApplier:
         ids = list({e.id for e in events})
         found: dict[str, tuple[str, EventResult]] = {}
         account_id = self.account.id
-        if self.conn.dialect.name == "postgresql":  # one array parameter, however many ids
+        if self.conn.dialect.name == "postgresql":
             queries = [(_EXISTING_ANY, {"account_id": account_id, "ids": ids})]
         elif not any("\x00" in i for i in ids):  # (SQLite's JSON text stops at a NUL)
             queries = [(_EXISTING_JSON, {"account_id": account_id, "ids_json": json.dumps(ids)})]
