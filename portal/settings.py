@@ -38,6 +38,31 @@ class Settings(BaseSettings):
     oidc_client_secret: str | None = None
     oidc_name: str = "Single sign-on"
     public_url: str = "http://localhost:3000"
+    # Scheduled work (docs/scheduler.md): run the scheduler inside the app process; the lease length
+    # decides how soon another instance takes over from a leader that died.
+    scheduler_enabled: bool = True
+    scheduler_lease_s: int = 15
+    # Alerts by email (SMTP; off while smtp_host is unset) and by webhook (per account, in its settings).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "Tollgate <alerts@localhost>"
+    smtp_starttls: bool = False
+    # Due schedules are POSTed here, signed with the project's HMAC key; unset: runs are queued only.
+    dispatch_url: str | None = None
+    # The edge sync (docs/edge-sync.md): comma-separated targets among file, redis, cloudflare_kv,
+    # cloudflare_d1. `file` is a local SQLite file (the embedded default).
+    sync_targets: str = "file"
+    sync_interval_s: float = 1.0
+    sync_file_path: Path | None = None  # None: data_dir / "edge.sqlite"
+    sync_redis_url: str | None = None  # None: redis_url
+    reconcile_cron: str = "0 3 * * *"  # the nightly full reconciliation, UTC
+    cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_account_id: str | None = None
+    cloudflare_api_token: str | None = None
+    cloudflare_kv_namespace_id: str | None = None
+    cloudflare_d1_database_id: str | None = None
 
     @field_validator("env")
     @classmethod

@@ -195,3 +195,5 @@ class Activity(SQLModel, table=True):
 from .identity import DeviceGrant, User, WebSession  # noqa: E402,F401
 from .workloads import ProviderKey, Run, Schedule  # noqa: E402,F401
 from .settings import AccountSettings  # noqa: E402,F401
+from .operations import (AlertFired, JobState, Notification, OutboxRow, SchedulerLease,  # noqa: E402,F401
+                         SyncFailure, SyncTarget)

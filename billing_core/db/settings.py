@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, Text
 from sqlmodel import Field, SQLModel
 
 from .types import UTCDateTime
@@ -19,4 +19,9 @@ class AccountSettings(SQLModel, table=True):
     allowance_thresholds: str = Field(default="50,80,100", max_length=40)
     daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     low_credit_micros: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    # Where alerts go besides the activity feed: an email address (None: the owner's) and a webhook URL,
+    # signed with a Standard Webhooks secret (whsec_...) kept encrypted like the other secrets.
+    alert_email: str | None = Field(default=None, max_length=320, nullable=True)
+    webhook_url: str | None = Field(default=None, max_length=500, nullable=True)
+    webhook_secret_ciphertext: str | None = Field(default=None, sa_type=Text, nullable=True)
     updated_at: datetime = Field(sa_type=UTCDateTime)
