@@ -48,6 +48,18 @@ PY = str(VENV_BIN / "python")
 RESULTS = OUT / "results.jsonl"
 PG_BASE_URL = os.environ.get("TOLLGATE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SERVER = os.environ.get("TOLLGATE_BENCH_SERVER", "uvicorn")
+# One server worker by default, for figures that repeat: with several workers sharing one listening
+# socket, one worker's event loop often accepts every keep-alive connection wrk opens, so the same run
+# measured 293 or 572 single-event requests/s on PostgreSQL depending on where the connections landed.
+# SQLite is one process by design (DESIGN.md "Scale"; a second process waits in SQLite's sleeping busy
+# handler: p99 316 ms against 8 ms). TOLLGATE_BENCH_WORKERS=N runs N workers.
+_FORCED_WORKERS = os.environ.get("TOLLGATE_BENCH_WORKERS")
+
+
+def workers_for(kind: str) -> int:
+    if _FORCED_WORKERS:
+        return int(_FORCED_WORKERS)
+    return 1
 SECRET_KEY = "bench-" + secrets.token_urlsafe(40)
 EDGE_TOKEN = "edge-" + secrets.token_urlsafe(24)
 DATABASES = ("sqlite", "postgresql")
@@ -158,14 +170,14 @@ LOOP = "uvloop" if _installed("uvloop") else "asyncio"
 HTTP = "httptools" if _installed("httptools") else "h11"
 
 
-def server_command(port: int, server: str = SERVER) -> list[str]:
+def server_command(port: int, server: str = SERVER, workers: int = 1) -> list[str]:
     if server == "granian":
         return [str(VENV_BIN / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
-                "--workers", "1", "--loop", LOOP, "--no-ws", "--log-level", "warning",
+                "--workers", str(workers), "--loop", LOOP, "--no-ws", "--log-level", "warning",
                 "portal.api.asgi:app"]
     if server == "uvicorn":
         return [PY, "-m", "uvicorn", "portal.api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-                "--workers", "1", "--loop", LOOP, "--http", HTTP, "--no-access-log", "--log-level", "warning"]
+                "--workers", str(workers), "--loop", LOOP, "--http", HTTP, "--no-access-log", "--log-level", "warning"]
     raise ValueError(f"unknown server {server!r}")
 
 
@@ -227,7 +239,7 @@ def running_server(db: Database, server: str = SERVER) -> Iterator[Server]:
     """Start the API in its own process on 127.0.0.1, wait for /api/health, stop it afterwards."""
     port = free_port()
     log = open(OUT / f"server-{db.name}.log", "w")
-    proc = subprocess.Popen(server_command(port, server), env=server_env(db), cwd=ROOT, stdout=log,
+    proc = subprocess.Popen(server_command(port, server, workers_for(db.kind)), env=server_env(db), cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     base = Server(f"http://127.0.0.1:{port}")
     base.pgid = proc.pid
@@ -342,8 +354,8 @@ def machine() -> dict:
     except OSError:
         pass
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "server": f"granian {_version('granian')}, 1 worker, loop {LOOP}" if SERVER == "granian"
-            else f"uvicorn {_version('uvicorn')}, 1 worker, loop {LOOP}, http {HTTP}"}
+            "server": f"granian {_version('granian')}, workers: sqlite {workers_for('sqlite')}, postgresql {workers_for('postgresql')}, loop {LOOP}" if SERVER == "granian"
+            else f"uvicorn {_version('uvicorn')}, workers: sqlite {workers_for('sqlite')}, postgresql {workers_for('postgresql')}, loop {LOOP}, http {HTTP}"}
 
 
 def _version(package: str) -> str:

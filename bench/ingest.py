@@ -11,16 +11,21 @@ rejected.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timezone
 
 from common import (arg_value, billing_for, count_events, create_account, database, parse_dbs, record,
-                    run_id, running_server, wrk)
+                    run_id, running_server, workers_for, wrk)
 
 BATCH_TARGET_EPS = 25_000
 SINGLE_TARGET_RPS, SINGLE_TARGET_P99_MS = 800, 25.0
-BATCH_CONNECTIONS = 2
-SINGLE_CONNECTIONS = 2
+
+
+def connections_for(kind: str) -> int:
+    """Two connections per server worker (override with BENCH_CONNECTIONS): enough to keep every worker
+    busy, since a keep-alive connection stays with the worker that accepted it."""
+    return int(os.environ.get("BENCH_CONNECTIONS", str(2 * workers_for(kind))))
 
 
 def setup(kind: str):
@@ -39,6 +44,7 @@ def setup(kind: str):
 def run(kind: str, seconds: int, only: str | None) -> list[dict]:
     db, acc, projects = setup(kind)
     rows = []
+    connections = connections_for(kind)
     with running_server(db) as base:
         url = "/api/v1/usage"
         pids = ",".join(projects)
@@ -47,25 +53,25 @@ def run(kind: str, seconds: int, only: str | None) -> list[dict]:
         w = wrk(base, url, "usage.lua", seconds=2, connections=2, args=[acc.api_key, pids, "100", run_id()])
         expected += w.requests * 100
         if only in (None, "batch"):
-            r = wrk(base, url, "usage.lua", seconds=seconds, connections=BATCH_CONNECTIONS,
+            r = wrk(base, url, "usage.lua", seconds=seconds, connections=connections,
                     args=[acc.api_key, pids, "1000", run_id()])
             expected += r.requests * 1000
             eps = r.requests * 1000 / r.seconds
             rows.append(record("a_ingest_batch1000", kind, events_per_s=round(eps), requests_per_s=round(r.rps, 1),
                                p50_ms=r.p50_ms, p95_ms=r.p95_ms, p99_ms=r.p99_ms, errors=r.errors,
-                               requests=r.requests, connections=BATCH_CONNECTIONS, seconds=round(r.seconds, 1),
+                               requests=r.requests, connections=connections, seconds=round(r.seconds, 1),
                                server_cpu_us_per_event=round(r.server_cpu_ms_per_request, 3),
                                db_cpu_us_per_event=round(r.db_cpu_ms_per_request, 3),
                                load=round(r.load, 2),
                                target=f">= {BATCH_TARGET_EPS:,} events/s",
                                **{"pass": eps >= BATCH_TARGET_EPS and r.errors == 0}))
         if only in (None, "single"):
-            r = wrk(base, url, "usage.lua", seconds=seconds, connections=SINGLE_CONNECTIONS,
+            r = wrk(base, url, "usage.lua", seconds=seconds, connections=connections,
                     args=[acc.api_key, pids, "1", run_id()])
             expected += r.requests
             rows.append(record("b_ingest_single", kind, requests_per_s=round(r.rps, 1), p50_ms=r.p50_ms,
                                p95_ms=r.p95_ms, p99_ms=r.p99_ms, errors=r.errors, requests=r.requests,
-                               connections=SINGLE_CONNECTIONS, seconds=round(r.seconds, 1),
+                               connections=connections, seconds=round(r.seconds, 1),
                                server_cpu_ms_per_request=round(r.server_cpu_ms_per_request, 3),
                                db_cpu_ms_per_request=round(r.db_cpu_ms_per_request, 3),
                                load=round(r.load, 2),

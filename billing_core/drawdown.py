@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from .pricing import compute_cost_micros
@@ -68,11 +68,11 @@ def _pay_money(balances: Balances, cost_micros: int) -> tuple[Charge, Balances]:
     overage = min(rest, balances.overage_headroom_micros)
     debt = rest - overage
     charge = Charge(credit_micros=from_credit, overage_micros=overage, debt_micros=debt)
-    after = replace(
-        balances,
-        credit_micros=balances.credit_micros - from_credit - debt,
-        overage_micros=balances.overage_micros + overage,
-    )
+    # Built directly rather than with dataclasses.replace: this runs for every event of every batch, and
+    # replace's field introspection was the largest single cost of ingest (docs/benchmarks.md).
+    after = Balances(balances.allowance_remaining_ms, balances.pools,
+                     balances.credit_micros - from_credit - debt, balances.overage_micros + overage,
+                     balances.overage_cap_micros)
     return charge, after
 
 
@@ -83,25 +83,28 @@ def draw_compute(balances: Balances, duration_ms: int, rate_micros_per_second: i
     rest -= from_allowance
 
     draws: list[tuple[str, int]] = []
-    remaining_by_id = {p.id: p.remaining_ms for p in balances.pools}
-    for pool in pool_order(balances.pools):
-        if rest == 0:
-            break
-        take = min(rest, pool.remaining_ms)
-        if take > 0:
-            draws.append((pool.id, take))
-            remaining_by_id[pool.id] -= take
-            rest -= take
+    pools = balances.pools
+    if rest > 0 and pools:
+        taken: dict[str, int] = {}
+        for pool in pool_order(pools):
+            if rest == 0:
+                break
+            take = min(rest, pool.remaining_ms)
+            if take > 0:
+                draws.append((pool.id, take))
+                taken[pool.id] = take
+                rest -= take
+        if taken:  # only the pools drawn from change; the others are shared, unchanged
+            pools = tuple(PoolBalance(p.id, p.remaining_ms - taken[p.id], p.expires_at, p.purchased_at)
+                          if p.id in taken else p for p in pools)
 
-    after = replace(
-        balances,
-        allowance_remaining_ms=balances.allowance_remaining_ms - from_allowance,
-        pools=tuple(replace(p, remaining_ms=remaining_by_id[p.id]) for p in balances.pools),
-    )
-    money = Charge()
+    after = Balances(balances.allowance_remaining_ms - from_allowance, pools, balances.credit_micros,
+                     balances.overage_micros, balances.overage_cap_micros)
     if rest > 0:
         money, after = _pay_money(after, compute_cost_micros(rest, rate_micros_per_second))
-    return replace(money, allowance_ms=from_allowance, pool_draws=tuple(draws)), after
+        return Charge(from_allowance, tuple(draws), money.credit_micros, money.overage_micros,
+                      money.debt_micros), after
+    return Charge(from_allowance, tuple(draws)), after
 
 
 def draw_money(balances: Balances, cost_micros: int) -> tuple[Charge, Balances]:

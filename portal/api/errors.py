@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from .responses import FastJSON
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billing_core.errors import ServiceError
@@ -57,6 +58,16 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError):
+        # A connection the database dropped (a restart, a failover): SQLAlchemy has already discarded the
+        # pool's connections, so the retry the client makes gets a fresh one. Anything else is a bug.
+        if exc.connection_invalidated:
+            log.warning("database connection lost on %s %s: %s", request.method, request.url.path, exc.orig)
+            return error_response(503, "database_unavailable", "The database connection was lost; retry.",
+                                  {"Retry-After": "1"})
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
