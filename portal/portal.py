@@ -1,11 +1,11 @@
-"""Builds the Reflex app: pages and the HTTP API on one server."""
+"""Builds the Reflex app: pages, the HTTP API on one server, and the lifespan tasks (live updates, the scheduler)."""
 
 import reflex as rx
 
-from . import live, routes
+from . import live, routes, scheduling
 from .api.app import create_api
 from .pages.device import DeviceState, device
-from .pages import billing, dashboard, runs, schedules, usage
+from .pages import admin, billing, dashboard, runs, schedules, usage
 from .pages import project_detail, projects
 from .pages import settings as settings_page  # not portal.settings, the configuration
 from .pages.sign_in import SignInState, sign_in
@@ -16,6 +16,7 @@ from .state import SessionState
 
 app = rx.App(api_transformer=create_api(get_billing(), get_settings()))
 live.install(app)
+app.register_lifespan_task(scheduling.scheduler_lifespan)  # off with TOLLGATE_SCHEDULER_ENABLED=false
 app.add_page(dashboard.dashboard, route=routes.HOME, title="Dashboard · Tollgate", on_load=dashboard.ON_LOAD)
 app.add_page(sign_in, route=routes.SIGN_IN, title="Sign in · Tollgate", on_load=SignInState.load)
 app.add_page(sign_up, route=routes.SIGN_UP, title="Create an account · Tollgate", on_load=SignUpState.load)
@@ -30,3 +31,4 @@ app.add_page(runs.runs, route=routes.RUNS, title="Runs · Tollgate", on_load=run
 app.add_page(schedules.schedules, route=routes.SCHEDULES, title="Schedules · Tollgate", on_load=schedules.ON_LOAD)
 app.add_page(usage.usage, route=routes.USAGE, title="Usage · Tollgate", on_load=usage.ON_LOAD)
 app.add_page(billing.billing, route=routes.BILLING, title="Billing · Tollgate", on_load=billing.ON_LOAD)
+app.add_page(admin.admin_page, route=routes.ADMIN, title="Admin · Tollgate", on_load=admin.ON_LOAD)

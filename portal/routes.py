@@ -11,6 +11,7 @@ SCHEDULES = "/schedules"
 USAGE = "/usage"
 BILLING = "/billing"
 SETTINGS = "/settings"
+ADMIN = "/admin"  # operators only (users.is_operator)
 
 # Identity: public pages, the device approval page, and the HTTP routes the forms post to.
 SIGN_IN = "/sign-in"

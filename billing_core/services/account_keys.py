@@ -11,6 +11,7 @@ from .. import notify
 from ..db.engine import lock_account, read_session, write_session
 from ..db.models import AccountKey
 from ..errors import Conflict, NotFound
+from ..sync.outbox import key_item, note_changed
 from .accounts import issue_account_key
 from .context import Billing
 from .journal import Journal
@@ -94,6 +95,7 @@ def revoke_key(billing: Billing, account_id: str, key_id: str, *, now: datetime)
         if row is None:
             raise NotFound(NO_KEY)
         if revoked:
+            note_changed(session, now, key_item(row.key_hash))  # the edge drops the key
             journal = Journal(account_id, now)
             journal.activity("key_revoked", row.id, f"Account key {row.name} ({row.prefix}...{row.last4}) revoked.")
             journal.flush(session)

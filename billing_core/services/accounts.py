@@ -18,6 +18,7 @@ from ..keys import ACCOUNT_KEY_PREFIX, generate, stored_form
 from ..money import MAX_MICROS, format_usd
 from ..periods import Period as PeriodSpan
 from ..periods import add_months
+from ..sync.outbox import account_item, key_item, note_changed, project_item
 from .context import Billing
 from .journal import Journal
 from .periods import bring_up_to_date
@@ -44,6 +45,7 @@ def _finish(session: Session, account: Account, journal: Journal, now: datetime)
     session.flush()
     pools = live_pools(session, account.id)
     refresh_status(account, balances_of(account, pools, now), journal)
+    note_changed(session, now, account_item(account.id))  # the edge's copy of status and limits
     journal.flush(session)
     return account_view(account, pools)
 
@@ -55,6 +57,7 @@ def issue_account_key(session: Session, *, account_id: str, name: str, now: date
     row = AccountKey(id=new_id("key"), account_id=account_id, name=name, key_hash=stored.key_hash,
                      prefix=stored.prefix, last4=stored.last4, created_at=now)
     session.add(row)
+    note_changed(session, now, key_item(stored.key_hash))  # every path that issues a key comes here
     return secret, row
 
 
@@ -90,6 +93,7 @@ def create_account(billing: Billing, *, email: str, plan: str = "hobby", credit_
                               period_start=now, ref_type="grant", ref_id=new_id("grt"))
             journal.activity("account_created", account_id, f"Account created on the {plan} plan.")
             note_hmac_key_created(journal, project)
+            note_changed(session, now, project_item(project.id))
             _finish(session, account, journal, now)
     except IntegrityError:
         raise Conflict(f"An account with email {email} already exists.", code="email_taken") from None

@@ -16,10 +16,10 @@ from typing import Protocol
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..db.engine import read_session, write_session
+from ..db.engine import read_session, write_connection, write_session
 from ..db.identity import User, WebSession
 from ..db.models import Account
-from ..errors import Conflict, Invalid, ServiceError
+from ..errors import Conflict, Invalid, NotFound, ServiceError
 from ..ids import new_id
 from ..passwords import DUMMY_HASH, check_password, hash_password, needs_rehash, verify_password
 from . import accounts
@@ -316,3 +316,15 @@ def _link_or_create(billing: Billing, *, issuer: str, subject: str, email: str, 
     # An account an operator made for this address, with nobody in it yet, is claimed by its verified owner.
     return _insert_user(billing, User(id=new_id("usr"), account_id=account_id, email=email, name=name,
                                       oidc_issuer=issuer, oidc_subject=subject, created_at=now))
+
+
+def set_operator(billing: Billing, email: str, is_operator: bool = True) -> str:
+    """Flag (or unflag) the user with this email as an operator; returns the user's id. Emails match
+    without regard to case: they are stored in lower case."""
+    address = email.strip()
+    with write_connection(billing.engine) as conn:
+        row = conn.execute(update(User).where(User.email == address.lower())
+                           .values(is_operator=is_operator).returning(User.id)).first()
+    if row is None:
+        raise NotFound(f"No user with email {address}.")
+    return row.id

@@ -16,6 +16,7 @@ from ..money import format_usd
 from ..periods import Period as PeriodSpan
 from ..periods import next_period
 from ..plans import Catalog
+from ..sync.outbox import account_item, note_changed
 from .context import Billing
 from .journal import Journal
 from .state import balances_of, live_pools, refresh_status
@@ -111,5 +112,6 @@ def run_due_work(billing: Billing, now: datetime) -> TickResult:
             expired += expire_pools(session, account, now, journal)
             session.flush()
             refresh_status(account, balances_of(account, live_pools(session, account_id), now), journal)
+            note_changed(session, now, account_item(account_id))  # new allowance, pools gone
             journal.flush(session)
     return TickResult(len(due_periods | due_pools), closed, expired)

@@ -20,6 +20,7 @@ from ..db.workloads import ProviderKey
 from ..errors import Conflict, Invalid, NotFound
 from ..ids import new_id
 from ..keys import HMAC_KEY_PREFIX, generate
+from ..sync.outbox import note_changed, project_item
 from .context import Billing
 from .journal import Journal
 from .paging import Page, decode_cursor, paginate
@@ -182,6 +183,7 @@ def rotate_hmac_key(billing: Billing, account_id: str, project_id: str, *, now: 
         secret = generate(HMAC_KEY_PREFIX)
         _install_hmac_key(keyring, project, secret)
         project.hmac_rotated_at = now
+        note_changed(session, now, project_item(project.id))  # the edge's list of valid HMAC keys
         journal = Journal(account_id, now)
         journal.activity("hmac_key_rotated", project.id,
                          f"HMAC key of project {project.name} rotated; the previous one works for 24 hours.")
@@ -241,6 +243,7 @@ def create_project(billing: Billing, account_id: str, *, name: str, now: datetim
         journal.activity("project_created", project.id, f"Project {name} created.")
         note_hmac_key_created(journal, project)
         session.flush()
+        note_changed(session, now, project_item(project.id))
         journal.flush(session)
         return project
 
@@ -271,6 +274,7 @@ def rename_project(billing: Billing, account_id: str, project_id: str, *, name: 
             journal = Journal(account_id, now)
             journal.activity("project_renamed", project.id, f"Project {project.name} renamed to {name}.")
             project.name = name
+            note_changed(session, now, project_item(project.id))
             journal.flush(session)
         return project_view(project, _provider_keys_by_project(session, [project.id])[project.id])
 
@@ -287,4 +291,5 @@ def delete_project(billing: Billing, account_id: str, project_id: str, *, now: d
         session.execute(delete(ProviderKey).where(ProviderKey.project_id == project.id))
         journal = Journal(account_id, now)
         journal.activity("project_deleted", project.id, f"Project {project.name} deleted.")
+        note_changed(session, now, project_item(project.id))  # the edge drops the project
         journal.flush(session)

@@ -10,12 +10,18 @@ from rich.console import Console
 from rich.progress import Progress
 
 from billing_core.money import format_usd, usd_to_micros
+from billing_core.scheduler.lease import new_holder
+from billing_core.services.identity import set_operator
+from billing_core.scheduler.runner import run_due
+from billing_core.scheduler.view import iso
 from billing_core.services import accounts
-from billing_core.services.periods import run_due_work
 from billing_core.services.secrets_rotation import reseal_all
 from billing_core.services.views import AccountView
 
+from ..scheduling import new_http_client, registered_jobs
+from ..settings import get_settings
 from .common import fail, one_line_errors, open_billing, parse_now
+from .scheduler import format_summary
 
 admin = typer.Typer(help="Operator commands on the configured database.", no_args_is_help=True)
 
@@ -93,11 +99,49 @@ def resume(account_id: str) -> None:
 
 @admin.command("tick")
 @one_line_errors
-def tick(now: Optional[str] = typer.Option(None, help="Run what is due at this RFC 3339 time (default: now).")) -> None:
-    """Run all scheduled work due at that time (period close, invoices, pool expiry), then exit."""
-    result = run_due_work(open_billing(), parse_now(now))
-    typer.echo(f"checked {result.accounts_checked} accounts: closed {result.periods_closed} periods, "
-               f"expired {result.pools_expired} pools")
+def tick(now: Optional[str] = typer.Option(None, help="Run what is due at this RFC 3339 time (default: now)."),
+         job: Optional[list[str]] = typer.Option(None, "--job", help="Run only this job, due or not (repeatable).")
+         ) -> None:
+    """Run all scheduled work due at that time (period close, invoices, pool expiry, alerts, notifications,
+    schedule dispatch, edge sync; the nightly reconciliation when its time has come), then exit.
+
+    It does not take the scheduler's lease: an operator's command runs whatever the scheduler is doing,
+    and every job is idempotent, so running one while the scheduler runs it too is safe."""
+    settings, billing, at = get_settings(), open_billing(), parse_now(now)
+    with new_http_client() as http:
+        jobs = registered_jobs(settings, billing, http)
+        chosen = list(dict.fromkeys(job or ()))
+        unknown = [name for name in chosen if name not in {j.name for j in jobs}]
+        if unknown:
+            fail(f"no job named {unknown[0]!r}; the jobs are: {', '.join(j.name for j in jobs)}")
+        selected = [j for j in jobs if j.name in chosen] if chosen else jobs
+        runs = run_due(billing, selected, at, new_holder("tick:"), manual=True, forced=chosen)
+    ran = {run.job.name: run for run in runs}
+    periods = ran.get("periods")
+    if periods is not None and periods.ok:  # the line this command has always printed first
+        s = periods.summary
+        typer.echo(f"checked {s['accounts_checked']} accounts: closed {s['periods_closed']} periods, "
+                   f"expired {s['pools_expired']} pools")
+    for j in selected:
+        run = ran.get(j.name)
+        if run is None:
+            upcoming = j.next_fire_after(at)
+            typer.echo(f"{j.name}: not due" + (f" (next {iso(upcoming)})" if upcoming else ""))
+        elif run.ok:
+            typer.echo(f"{j.name}: ok {format_summary(run.summary)}".rstrip())
+        else:
+            typer.echo(f"{j.name}: failed: {run.error}")
+    failed = [run.job.name for run in runs if not run.ok]
+    if failed:
+        fail(f"{len(failed)} job{'s' * (len(failed) != 1)} failed: {', '.join(failed)}")
+
+
+@admin.command("make-operator")
+@one_line_errors
+def make_operator(email: str, revoke: bool = typer.Option(False, "--revoke", help="Take the flag away.")) -> None:
+    """Let the user with this email see the operator view (/admin), or no longer with --revoke."""
+    user_id = set_operator(open_billing(), email, not revoke)
+    typer.echo(f"{email.strip().lower()} ({user_id}) {'is no longer' if revoke else 'is now'} an operator")
 
 
 @admin.command("rotate-secrets")

@@ -11,11 +11,13 @@ from . import customer
 from .admin import admin
 from .common import one_line_errors
 from .demo import demo
+from .scheduler import scheduler
 
 app = typer.Typer(help="Tollgate: usage metering and billing for agent clouds.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(admin, name="admin")
 app.command("demo")(demo)
+app.command("scheduler")(scheduler)
 customer.register(app)  # login, logout, whoami, usage, runs, keys: over HTTP
 
 

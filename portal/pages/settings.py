@@ -1,4 +1,5 @@
-"""/settings: alert thresholds, the user's name and email, and signing out."""
+"""/settings: alert thresholds, where alerts go (email, signed webhook), the user's name and email, and signing
+out."""
 
 from __future__ import annotations
 
@@ -8,21 +9,31 @@ from datetime import datetime, timezone
 import reflex as rx
 
 from billing_core.errors import ServiceError
-from billing_core.services.account_settings import (ALLOWANCE_STEPS, AlertSettings, clean_display_name,
+from billing_core.services.account_settings import (ALLOWANCE_STEPS, AlertDelivery, AlertSettings,
+                                                    check_alert_email, check_webhook_url, clean_display_name,
                                                     load_settings, parse_usd_limit, rename_user,
-                                                    save_alert_settings)
+                                                    reveal_webhook_secret, rotate_webhook_secret,
+                                                    save_alert_delivery, save_alert_settings)
 
 from .. import live, routes
 from ..auth.forms import post_form
+from ..components.alert_delivery import alert_delivery_form, webhook_secret_row
 from ..components.format import relative_time, usd
 from ..components.panel import field_message, field_text
 from ..components.shell import error_banner, page_shell
 from ..runtime import get_billing
+from ..settings import get_settings
 from ..state import SessionState
 
 log = logging.getLogger("portal.pages.settings")
 UNEXPECTED = "Something went wrong on our side; please try again."
 DAILY_SPEND, LOW_CREDIT = "Daily spend", "Low credit"
+SECRET_MASK = "whsec_" + "•" * 24
+
+
+def loopback_allowed() -> bool:
+    """http:// and localhost webhooks are for development and tests, never a production install."""
+    return get_settings().env != "prod"
 
 
 def _utcnow() -> datetime:
@@ -40,6 +51,14 @@ def usd_problem(text: str, label: str) -> str:
 def usd_text(micros: int | None) -> str:
     """An amount as the person would type it again: 25_000_000 -> "25.00"; None -> "" (off)."""
     return "" if micros is None else usd(micros).removeprefix("$").replace(",", "")
+
+
+def delivery_problem(check, text: str, field: str) -> str:
+    try:
+        check(text)
+    except ServiceError as exc:
+        return field_text(exc.message, field)
+    return ""
 
 
 def display_name_problem(name: str) -> str:
@@ -60,6 +79,29 @@ class SettingsState(SessionState):
     low_credit: str = ""
     alerts_error: str = ""
     saved_text: str = ""
+    alert_email: str = ""
+    default_email: str = ""
+    webhook_url: str = ""
+    has_webhook_secret: bool = False
+    webhook_secret: str = ""  # the secret in clear while revealed; "" when hidden
+    delivery_error: str = ""
+
+    @rx.var
+    def alert_email_problem(self) -> str:
+        return delivery_problem(check_alert_email, self.alert_email, "alert_email")
+
+    @rx.var
+    def webhook_url_problem(self) -> str:
+        return delivery_problem(lambda url: check_webhook_url(url, allow_loopback=loopback_allowed()),
+                                self.webhook_url, "webhook_url")
+
+    @rx.var
+    def webhook_secret_shown(self) -> str:
+        return self.webhook_secret or SECRET_MASK
+
+    @rx.var
+    def webhook_revealed(self) -> bool:
+        return self.webhook_secret != ""
 
     @rx.var
     def daily_spend_problem(self) -> str:
@@ -91,12 +133,31 @@ class SettingsState(SessionState):
         self.saved_text = (f"Saved {relative_time(alerts.updated_at, _utcnow())}." if alerts.updated_at
                            else "Defaults: not saved yet.")
 
+    def _show_delivery(self, delivery: AlertDelivery | None) -> None:
+        if delivery is None:
+            return
+        self.alert_email, self.default_email = delivery.alert_email or "", delivery.default_email
+        self.webhook_url, self.has_webhook_secret = delivery.webhook_url or "", delivery.has_webhook_secret
+
+    def _act(self, action):
+        """A privileged action for the signed-in account; a failure becomes a toast, never a traceback."""
+        user = self._signed_in_user()
+        if user is None:
+            return self._sign_in_redirect()
+        try:
+            return action(user.account_id)
+        except ServiceError as exc:
+            return rx.toast.error(exc.message)
+        except Exception:
+            log.exception("a settings action failed")
+            return rx.toast.error(UNEXPECTED)
+
     @rx.event
     def load(self):
         user = self._signed_in_user()
         if user is None:
             return self._sign_in_redirect()
-        self.error = self.name_error = self.alerts_error = ""
+        self.error = self.name_error = self.alerts_error = self.delivery_error = self.webhook_secret = ""
         try:
             found = load_settings(get_billing(), user.account_id, user.user_id)
         except ServiceError as exc:
@@ -108,6 +169,7 @@ class SettingsState(SessionState):
             return
         self.name_input = found.profile.name
         self._show_alerts(found.alerts)
+        self._show_delivery(found.delivery)
         self.loaded = True
 
     @rx.event
@@ -142,6 +204,58 @@ class SettingsState(SessionState):
             return
         self._show_alerts(saved)
         return rx.toast.success("Alert thresholds saved")
+
+    @rx.event
+    def set_alert_email(self, value: str):
+        self.alert_email, self.delivery_error = value[:400], ""
+
+    @rx.event
+    def set_webhook_url(self, value: str):
+        self.webhook_url, self.delivery_error = value[:600], ""
+
+    @rx.event
+    def save_delivery(self, form_data: dict):
+        user = self._signed_in_user()
+        if user is None:
+            return self._sign_in_redirect()
+        try:
+            saved = save_alert_delivery(get_billing(), user.account_id, alert_email=self.alert_email,
+                                        webhook_url=self.webhook_url, now=_utcnow(),
+                                        allow_loopback=loopback_allowed())
+        except ServiceError as exc:
+            self.delivery_error = exc.message
+            return
+        except Exception:
+            log.exception("saving alert delivery failed")
+            self.delivery_error = UNEXPECTED
+            return
+        self._show_delivery(saved)
+        return rx.toast.success("Alert delivery saved")
+
+    @rx.event
+    def toggle_webhook_secret(self):
+        if self.webhook_secret:
+            self.webhook_secret = ""
+            return
+
+        def reveal(account_id):
+            self.webhook_secret = reveal_webhook_secret(get_billing(), account_id)
+        return self._act(reveal)
+
+    @rx.event
+    def copy_webhook_secret(self):
+        def copy(account_id):
+            secret = self.webhook_secret or reveal_webhook_secret(get_billing(), account_id)
+            return [rx.set_clipboard(secret), rx.toast.success("Webhook secret copied")]
+        return self._act(copy)
+
+    @rx.event
+    def rotate_secret(self):
+        def rotate(account_id):
+            self.webhook_secret = rotate_webhook_secret(get_billing(), account_id, now=_utcnow())
+            self.has_webhook_secret = True
+            return rx.toast.success("Webhook secret rotated; the new one is shown")
+        return self._act(rotate)
 
     @rx.event
     def save_name(self, form_data: dict):
@@ -200,6 +314,19 @@ def _alerts() -> rx.Component:
             spacing="4", width="100%"), on_submit=s.save_alerts, reset_on_submit=False, width="100%"))
 
 
+def _delivery() -> rx.Component:
+    s = SettingsState
+    return _section(
+        "Alert delivery", "Every alert appears in the activity feed; it is also emailed, and posted to your webhook.",
+        alert_delivery_form(email=s.alert_email, email_placeholder=s.default_email,
+                            email_problem=s.alert_email_problem, on_email=s.set_alert_email, url=s.webhook_url,
+                            url_problem=s.webhook_url_problem, on_url=s.set_webhook_url, error=s.delivery_error,
+                            on_submit=s.save_delivery),
+        webhook_secret_row(shown=s.webhook_secret_shown, revealed=s.webhook_revealed,
+                           has_secret=s.has_webhook_secret, on_toggle=s.toggle_webhook_secret,
+                           on_copy=s.copy_webhook_secret, on_rotate=s.rotate_secret))
+
+
 def _profile() -> rx.Component:
     s = SettingsState
     return _section(
@@ -229,7 +356,7 @@ def settings_page() -> rx.Component:
     return page_shell(
         "Settings",
         error_banner(s.error),
-        rx.cond(s.loaded, rx.vstack(_alerts(), _profile(), _sign_out(), spacing="4", width="100%"),
+        rx.cond(s.loaded, rx.vstack(_alerts(), _delivery(), _profile(), _sign_out(), spacing="4", width="100%"),
                 rx.center(rx.spinner(size="3"), min_height="30vh")),
         signed_in=SessionState.signed_in, display_name=SessionState.display_name)
 

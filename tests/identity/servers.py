@@ -42,7 +42,9 @@ class Server:
 
 def tollgate_env(database: Path, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+    # Local files (the edge sync's SQLite target, the demo's key) beside the database, never in the repo.
     env.update(TOLLGATE_DATABASE_URL=f"sqlite:///{database}", TOLLGATE_ENV="test",
+               TOLLGATE_DATA_DIR=str(extra.pop("TOLLGATE_DATA_DIR", database.parent)),
                TOLLGATE_SECRET_KEY=secrets.token_urlsafe(36),  # 48 characters
                TOLLGATE_PUBLIC_URL=f"http://127.0.0.1:{port}", REFLEX_TELEMETRY_ENABLED="false", **extra)
     return env

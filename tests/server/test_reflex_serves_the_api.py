@@ -27,6 +27,7 @@ def reflex_backend(tmp_path_factory):
     db = tmp_path_factory.mktemp("reflex") / "tollgate.db"
     port = _free_port()
     env = {**os.environ, "TOLLGATE_DATABASE_URL": f"sqlite:///{db}", "TOLLGATE_ENV": "test",
+           "TOLLGATE_DATA_DIR": str(db.parent),
            "TOLLGATE_SECRET_KEY": secrets.token_urlsafe(48), "REFLEX_TELEMETRY_ENABLED": "false",
            "REFLEX_USE_SYSTEM_BUN": "1", "PATH": f"{ROOT / '.tools/node_modules/.bin'}:{os.environ['PATH']}"}
     created = json.loads(subprocess.run(

@@ -1,0 +1,97 @@
+"""The live scheduler in this process: APScheduler ticks, the lease picks one acting instance, and the
+other takes over when the leader stops (cleanly, or without a word). Fast ticks, bounded waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from billing_core.scheduler.jobs import Job
+from billing_core.scheduler.lease import leader
+from billing_core.scheduler.live import LiveScheduler
+
+TICK_S, LEASE_S = 0.2, 1.0
+WAIT_S = 10.0
+
+
+def wait_for(condition, timeout: float = WAIT_S, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events, self.runs, self.lock = [], [], threading.Lock()
+
+    def job(self, name: str):
+        def body(now):
+            with self.lock:
+                self.runs.append((name, now))
+            return {"ran": 1}
+        return body
+
+    def on_event(self, instance: str):
+        def record(event):
+            with self.lock:
+                self.events.append((instance, event.kind, event.holder))
+        return record
+
+
+def make(billing, recorder: Recorder, name: str, every_s: float = 60.0) -> LiveScheduler:
+    return LiveScheduler(billing, [Job("work", recorder.job(name), every_s=every_s)], lease_s=LEASE_S,
+                         tick_s=TICK_S, holder=name, on_event=recorder.on_event(name))
+
+
+def test_of_two_instances_one_leads_and_a_due_job_runs_once_then_the_other_takes_over(billing):
+    recorder = Recorder()
+    a, b = make(billing, recorder, "a"), make(billing, recorder, "b")
+    a.start()
+    try:
+        wait_for(lambda: leader(billing.engine).holder == "a", what="a to lead")
+        b.start()
+        wait_for(lambda: ("b", "following", "a") in recorder.events, what="b to follow a")
+        wait_for(lambda: recorder.runs, what="the job to run")
+        time.sleep(5 * TICK_S)  # several more ticks of both: the 60 s job is not due again
+        assert [name for name, _ in recorder.runs] == ["a"]
+        assert a.leading and not b.leading
+
+        a.stop()  # a clean stop hands the lease back: b takes over at its next tick
+        wait_for(lambda: leader(billing.engine).holder == "b", what="b to take over")
+        assert ("b", "leading", "b") in recorder.events
+        first_tick = leader(billing.engine).last_tick_at
+        wait_for(lambda: leader(billing.engine).last_tick_at > first_tick, what="b to keep ticking")
+        assert [name for name, _ in recorder.runs] == ["a"]  # still not due
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_when_the_leader_stops_without_releasing_the_other_takes_over_after_the_lease(billing):
+    recorder = Recorder()
+    a, b = make(billing, recorder, "a", every_s=0.1), make(billing, recorder, "b", every_s=0.1)
+    a.start()
+    try:
+        wait_for(lambda: leader(billing.engine).holder == "a", what="a to lead")
+        b.start()
+        wait_for(lambda: ("b", "following", "a") in recorder.events, what="b to follow a")
+        a._scheduler.shutdown(wait=True)  # a "dies": no more ticks, no release
+        a._scheduler = None
+        died = time.monotonic()
+        wait_for(lambda: leader(billing.engine).holder == "b", what="b to take over")
+        assert time.monotonic() - died >= LEASE_S - 2 * TICK_S  # not before a's lease had run out
+        wait_for(lambda: any(name == "b" for name, _ in recorder.runs), what="b to run the job")
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_lease_shorter_than_two_ticks_is_refused(sqlite_billing):
+    with pytest.raises(ValueError, match="at least two ticks"):
+        LiveScheduler(sqlite_billing, [], lease_s=1.0, tick_s=1.0)
