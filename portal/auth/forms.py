@@ -53,5 +53,7 @@ def account_bar(display_name: rx.Var) -> rx.Component:
 
 
 def auth_card(*children: rx.Component) -> rx.Component:
-    return rx.center(rx.card(rx.vstack(*children, spacing="4", width="100%"), size="4", width="100%",
-                             max_width="26rem"), min_height="100vh", padding="4")
+    # size 4 pads the card generously; on a phone size 3 leaves the fields their width.
+    return rx.center(rx.card(rx.vstack(*children, spacing="4", width="100%"),
+                             size=rx.breakpoints(initial="3", sm="4"), width="100%", max_width="26rem"),
+                     min_height="100vh", padding="1rem")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
+import httpx
 import typer
 from rich.progress import Progress
 from sqlalchemy import select
@@ -20,97 +21,112 @@ from billing_core.services.context import Billing
 from billing_core.services.identity import create_user
 from billing_core.services.periods import run_due_work
 from billing_core.services.projects import create_project
-from billing_core.services.usage import UsageEventIn, record_usage
+from billing_core.services.schedules import create_schedule, update_schedule
+from billing_core.services.usage import record_usage
 
 from ..settings import get_settings
 from .common import one_line_errors, open_billing
+from .demo_history import (PROJECTS, SCHEDULES, DemoRun, DemoSchedule, fire_times, numbered, report_run,
+                           runs_under_way, scheduled_runs, unscheduled_runs, usage_events)
 
 DEMO_EMAIL = "demo@tollgate.dev"
 DAYS = 60
 BATCH_HOURS = 3
 
 
-@dataclass(frozen=True)
-class DemoProject:
-    name: str
-    agents: tuple[str, ...]
-    models: tuple[str, ...]
-    runs_per_hour: float
+def _timeline(billing: Billing, account_id: str, project_ids: dict[str, str], start: datetime,
+              schedule_ids: dict[int, str]) -> list[tuple[datetime, Callable[[], object]]]:
+    """What happens to the account besides its runs, in time order: a pool, top-ups, schedules made and paused."""
+    def at(days: float) -> datetime:
+        return start + timedelta(days=days)
 
+    def make(i: int, spec: DemoSchedule) -> Callable[[], object]:
+        def create() -> None:
+            schedule_ids[i] = create_schedule(
+                billing, account_id, project_id=project_ids[spec.project], agent=spec.agent, cron=spec.cron,
+                timezone=spec.timezone, payload=spec.payload, now=at(spec.from_day) + timedelta(minutes=7)).id
+        return create
 
-PROJECTS = (
-    DemoProject("research", ("web-researcher", "summarizer"), ("claude-sonnet-4", "claude-haiku-4"), 0.8),
-    DemoProject("support", ("triage", "reply-drafter"), ("gpt-4o-mini", "claude-haiku-4"), 1.2),
-    DemoProject("data-pipeline", ("nightly-etl", "report-writer"), ("claude-sonnet-4", "gpt-4o"), 0.3),
-)
+    def pause(i: int, spec: DemoSchedule) -> Callable[[], object]:
+        return lambda: update_schedule(billing, account_id, schedule_ids[i], {"enabled": False},
+                                       now=at(spec.paused_day))
 
-
-def _daytime_weight(at: datetime) -> float:
-    weekday = at.weekday() < 5
-    return (1.0 if 8 <= at.hour < 20 else 0.25) * (1.0 if weekday else 0.45)
-
-
-def _events(rng: random.Random, project_id: str, spec: DemoProject, start: datetime, hours: int,
-            serial: list[int]) -> list[UsageEventIn]:
-    events = []
-    for h in range(hours):
-        hour = start + timedelta(hours=h)
-        runs = rng.random() * 2 * spec.runs_per_hour * _daytime_weight(hour)
-        for _ in range(int(runs) + (rng.random() < runs % 1)):
-            serial[0] += 1
-            run_id, agent = f"run_demo_{serial[0]}", rng.choice(spec.agents)
-            at = hour + timedelta(seconds=rng.randrange(3600))
-            events.append(UsageEventIn(id=f"demo-{serial[0]}-c", project_id=project_id, kind="compute",
-                                       timestamp=at, duration_ms=int(rng.lognormvariate(11.2, 0.8)),
-                                       agent=agent, run_id=run_id))
-            for step in range(rng.randint(1, 3)):
-                model = rng.choice(spec.models)
-                events.append(UsageEventIn(
-                    id=f"demo-{serial[0]}-t{step}", project_id=project_id, kind="tokens", timestamp=at,
-                    model=model, provider="anthropic" if model.startswith("claude") else "openai",
-                    input_tokens=rng.randint(400, 6_000), output_tokens=rng.randint(60, 900),
-                    key_source="byok" if spec.name == "data-pipeline" and model == "gpt-4o" else "platform",
-                    agent=agent, run_id=run_id))
-    return events
+    pack = billing.catalog.pool_pack.price_micros
+    events = [
+        (at(9), lambda: accounts.add_pool(billing, account_id, size_ms=10 * 3_600_000, valid_days=365, now=at(9),
+                                          price_micros=pack)),
+        (at(21), lambda: accounts.grant_credit(billing, account_id, amount_micros=20_000_000, now=at(21),
+                                               kind="topup")),
+        (at(44), lambda: accounts.grant_credit(billing, account_id, amount_micros=50_000_000, now=at(44),
+                                               kind="topup")),
+    ]
+    for i, spec in enumerate(SCHEDULES):
+        events.append((at(spec.from_day), make(i, spec)))
+        if spec.paused_day is not None:
+            events.append((at(spec.paused_day), pause(i, spec)))
+    return sorted(events, key=lambda e: e[0])
 
 
 def build_demo(billing: Billing, *, now: datetime, seed: int = 7, progress: Progress | None = None) -> dict:
-    """Create the demo account as if it had lived the last 60 days; returns its ids and key."""
+    """Create the demo account as if it had lived the last 60 days; returns its ids, key and counts."""
     rng = random.Random(seed)
     start = (now - timedelta(days=DAYS)).replace(minute=0, second=0, microsecond=0)
     created = accounts.create_account(billing, email=DEMO_EMAIL, plan="starter", credit_micros=25_000_000,
                                       now=start, project_name=PROJECTS[0].name)
-    project_ids = [created.project_id] + [
-        create_project(billing, created.account_id, name=p.name, now=start + timedelta(minutes=5 + i)).id
-        for i, p in enumerate(PROJECTS[1:])]
-    milestones = {
-        9 * 24: lambda t: accounts.add_pool(billing, created.account_id, size_ms=10 * 3_600_000, valid_days=365,
-                                            now=t, price_micros=billing.catalog.pool_pack.price_micros),
-        21 * 24: lambda t: accounts.grant_credit(billing, created.account_id, amount_micros=20_000_000, now=t,
-                                                 kind="topup"),
-        44 * 24: lambda t: accounts.grant_credit(billing, created.account_id, amount_micros=50_000_000, now=t,
-                                                 kind="topup"),
-    }
-    serial = [0]
+    account_id = created.account_id
+    project_ids = {PROJECTS[0].name: created.project_id} | {
+        p.name: create_project(billing, account_id, name=p.name, now=start + timedelta(minutes=5 + i)).id
+        for i, p in enumerate(PROJECTS[1:])}
+    schedule_ids: dict[int, str] = {}
+    timeline = _timeline(billing, account_id, project_ids, start, schedule_ids)
+    serial, reported = [0], [0]
     total_hours = int((now - start).total_seconds() // 3600)
-    task = progress.add_task("Simulating 60 days of usage", total=total_hours) if progress else None
-    for offset in range(0, total_hours, BATCH_HOURS):
-        hours = min(BATCH_HOURS, total_hours - offset)
-        window = start + timedelta(hours=offset)
-        tick_at = window + timedelta(hours=hours)
-        for at_hour, action in milestones.items():
-            if offset <= at_hour < offset + hours:
-                action(window + timedelta(hours=at_hour - offset))
-        run_due_work(billing, tick_at)
-        for pid, spec in zip(project_ids, PROJECTS):
-            events = _events(rng, pid, spec, window, hours, serial)
-            if events:
-                record_usage(billing, created.account_id, events, now=tick_at)
-        if progress is not None:
-            progress.advance(task, hours)
-    run_due_work(billing, now)
-    return {"account_id": created.account_id, "project_ids": project_ids, "api_key": created.api_key,
-            "events": serial[0]}
+    task = progress.add_task("Simulating 60 days of runs and usage", total=total_hours) if progress else None
+
+    def report(runs: list[DemoRun], tick_at: datetime) -> None:
+        runs = numbered(runs, serial)
+        for run in runs:
+            report_run(billing, account_id, run, http)
+        reported[0] += len(runs)
+        events = [e for run in runs for e in usage_events(rng, run)]
+        if events:
+            record_usage(billing, account_id, events, now=tick_at)
+
+    def scheduled(begin: datetime, end: datetime) -> list[DemoRun]:
+        runs = []
+        for i, spec in enumerate(SCHEDULES):
+            due = [t for t in fired[i] if begin <= t < end]
+            if due:
+                project = next(p for p in PROJECTS if p.name == spec.project)
+                latest = fired[i][-1] if spec.paused_day is None else None
+                runs += scheduled_runs(rng, spec, schedule_ids[i], project, project_ids[spec.project], due, now,
+                                       dispatch_at=latest)
+        return runs
+
+    fired = [fire_times(spec, start + timedelta(days=spec.from_day, minutes=7),
+                        now if spec.paused_day is None else start + timedelta(days=spec.paused_day))
+             for spec in SCHEDULES]
+    # The dispatch job's HTTP client; never used here, since the demo has no dispatch URL.
+    with httpx.Client() as http:
+        for offset in range(0, total_hours, BATCH_HOURS):
+            hours = min(BATCH_HOURS, total_hours - offset)
+            window = start + timedelta(hours=offset)
+            tick_at = window + timedelta(hours=hours)
+            while timeline and timeline[0][0] < tick_at:
+                timeline.pop(0)[1]()
+            run_due_work(billing, tick_at)
+            runs = [run for spec in PROJECTS
+                    for run in unscheduled_runs(rng, project_ids[spec.name], spec, window, hours, now)]
+            report(runs + scheduled(window, tick_at), tick_at)
+            if progress is not None:
+                progress.advance(task, hours)
+        for _, action in timeline:
+            action()
+        run_due_work(billing, now)
+        last_tick = start + timedelta(hours=total_hours)
+        report(scheduled(last_tick, now + timedelta(seconds=1)) + runs_under_way(rng, project_ids, now), now)
+    return {"account_id": account_id, "project_ids": list(project_ids.values()), "api_key": created.api_key,
+            "runs": reported[0], "schedules": len(schedule_ids)}
 
 
 def _demo_password() -> str:
@@ -154,7 +170,7 @@ def demo(if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing
     url = get_settings().public_url
     typer.echo(
         f"\nDemo account {DEMO_EMAIL} ({result['account_id']}) is ready: 60 days, 3 projects, "
-        f"{result['events']} runs.\n"
+        f"{result['runs']} runs, {result['schedules']} schedules.\n"
         f"Sign in at {url}/sign-in as {DEMO_EMAIL} with password {password} (also in {password_file}).\n"
         f"The account key (also in {key_file}):\n"
         f"  export TOLLGATE_KEY={result['api_key']}\n"

@@ -46,7 +46,7 @@ def _row(a: rx.Var) -> rx.Component:
         rx.text(a["text"], size="2", flex="1", min_width="0", overflow_wrap="anywhere"),
         rx.tooltip(rx.text(a["when"], size="1", color_scheme="gray", white_space="nowrap",
                            class_name="activity-when"), content=a["at"]),
-        spacing="3", align="start", width="100%", padding_y="2",
+        spacing="3", align="start", width="100%", padding_y="var(--space-2)",
         border_bottom=f"1px solid {rx.color('gray', 4)}", class_name="activity-row")
 
 

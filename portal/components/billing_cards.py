@@ -141,12 +141,17 @@ def pools_card(pools: rx.Var, pack: rx.Var) -> rx.Component:
 
 
 def transaction_row(t: rx.Var) -> rx.Component:
+    when = rx.table.cell(
+        rx.text(t["when"], size="2", white_space="nowrap", title=t["exact"], display=["none", "none", "block"]),
+        phone_only(rx.text(t["day"], size="2", white_space="nowrap", title=t["exact"]),
+                   rx.text(t["time"], size="1", color_scheme="gray")))
     return rx.table.row(
-        cell(t["when"], title=t["exact"]),
+        when,
         rx.table.cell(rx.badge(t["type"], color_scheme=t["color"].to(str), variant="soft"), display=WIDE_ONLY),
         rx.table.cell(rx.text(t["text"], size="2"),
                       rx.text(t["ref"], size="1", color_scheme="gray", font_family="var(--code-font-family)",
-                              max_width="22rem", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
+                              max_width=["9rem", "16rem", "22rem"], overflow="hidden", text_overflow="ellipsis",
+                              white_space="nowrap", title=t["ref"]),
                       phone_only(rx.text(t["book"], " · balance ", t["balance"], size="1", color_scheme="gray"))),
         cell(t["book"], wide_only=True),
         rx.table.cell(rx.text(t["amount"], size="2", weight="medium", white_space="nowrap",

@@ -24,7 +24,7 @@ def confirm_dialog(title: str | rx.Var, text: str | rx.Var | rx.Component, confi
                 rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
                 rx.alert_dialog.action(rx.button(confirm_label, color_scheme=color_scheme, on_click=on_confirm,
                                                  id=confirm_id)),
-                spacing="3", justify="end", margin_top="4", wrap="wrap"),
+                spacing="3", justify="end", margin_top="var(--space-4)", wrap="wrap"),
             max_width="30rem"),
         **controlled,
     )

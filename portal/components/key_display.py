@@ -39,7 +39,7 @@ def _revoke(key: rx.Var, on_revoke) -> rx.Component:
             rx.hstack(rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
                       rx.alert_dialog.action(rx.button("Revoke key", color_scheme="red", id="confirm-revoke",
                                                        on_click=on_revoke(key["id"]))),
-                      spacing="3", justify="end", margin_top="4"),
+                      spacing="3", justify="end", margin_top="var(--space-4)"),
             max_width="28rem"))
 
 
@@ -51,7 +51,7 @@ def _row(key: rx.Var, on_revoke) -> rx.Component:
                   rx.text(key["created"], " · ", key["used"], size="1", color_scheme="gray"),
                   spacing="1", min_width="0", flex="1"),
         _revoke(key, on_revoke),
-        align="center", width="100%", spacing="3", padding_y="2", class_name="key-row",
+        align="center", width="100%", spacing="3", padding_y="var(--space-2)", class_name="key-row",
         border_bottom=f"1px solid {rx.color('gray', 4)}")
 
 

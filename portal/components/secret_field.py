@@ -23,8 +23,9 @@ def secret_field(shown: rx.Var, *, revealed: rx.Var, on_toggle, on_copy, id: str
     without revealing it on screen first.
     """
     return rx.hstack(
-        rx.code(shown, id=id, variant="ghost", size="2", white_space="nowrap", overflow="hidden",
-                text_overflow="ellipsis", min_width="0", flex="1"),
+        # Masked it keeps to one line; revealed it wraps, so a phone shows the whole secret.
+        rx.code(shown, id=id, variant="ghost", size="2", white_space=rx.cond(revealed, "normal", "nowrap"),
+                overflow_wrap="anywhere", overflow="hidden", text_overflow="ellipsis", min_width="0", flex="1"),
         rx.tooltip(
             rx.icon_button(rx.cond(revealed, rx.icon("eye-off", size=14), rx.icon("eye", size=14)),
                            on_click=on_toggle, variant="ghost", color_scheme="gray", size="1",
@@ -34,5 +35,6 @@ def secret_field(shown: rx.Var, *, revealed: rx.Var, on_toggle, on_copy, id: str
             rx.icon_button(rx.icon("copy", size=14), on_click=on_copy, variant="ghost", color_scheme="gray",
                            size="1", aria_label="Copy", id=f"{id}-copy", disabled=disabled),
             content="Copy"),
-        align="center", spacing="2", width="100%", min_width="0", padding_x="3", padding_y="2",
+        align="center", spacing="2", width="100%", min_width="0", padding_x="var(--space-3)",
+        padding_y="var(--space-2)",
         border=f"1px solid {rx.color('gray', 6)}", border_radius="6px", background_color=rx.color("gray", 2))

@@ -37,10 +37,12 @@ def _brand() -> rx.Component:
 
 
 def _sidebar() -> rx.Component:
+    # The border runs the page's full height; the navigation inside stays in view while the page scrolls.
     return rx.box(
-        rx.vstack(_brand(), rx.divider(), _nav(), spacing="4", width="100%"),
-        display=["none", "none", "block"], width="14rem", min_width="14rem", padding="1rem", height="100vh",
-        position="sticky", top="0", border_right=f"1px solid {rx.color('gray', 5)}")
+        rx.vstack(_brand(), rx.divider(), _nav(), spacing="4", width="100%", padding="1rem", position="sticky",
+                  top="0"),
+        display=["none", "none", "block"], width="14rem", min_width="14rem", align_self="stretch",
+        min_height="100vh", border_right=f"1px solid {rx.color('gray', 5)}")
 
 
 def _mobile_menu() -> rx.Component:

@@ -112,7 +112,8 @@ class BillingState(rx.State):
         for t in self._tx:
             label, color = CATEGORY_TEXT.get(t["category"], CATEGORY_TEXT["other"])
             at = t["created_at"]
-            out.append({"id": str(t["id"]), "when": f"{at:%b} {at.day}, {at:%H:%M}", "exact": timestamp(at),
+            out.append({"id": str(t["id"]), "when": f"{at:%b} {at.day}, {at:%H:%M}", "day": f"{at:%b} {at.day}",
+                        "time": f"{at:%H:%M}", "exact": timestamp(at),
                         "type": label, "color": color, "book": BOOK_TEXT.get(t["book"], t["book"]),
                         "text": ENTRY_TEXT.get((t["book"], t["kind"]), t["kind"].replace("_", " ").capitalize()),
                         "ref": t["ref_id"], "amount": signed_amount(t["amount"], t["unit"]),

@@ -194,7 +194,9 @@ class DashboardState(SessionState):
 # -- the page --------------------------------------------------------------------------------------------
 def _tile(label: str, value: rx.Var, id: str, **props) -> rx.Component:
     return rx.card(rx.vstack(rx.text(label, size="1", color_scheme="gray", weight="medium"),
-                             rx.cond(DashboardState.loaded, rx.text(value, size="6", weight="bold", id=id, **props),
+                             rx.cond(DashboardState.loaded,
+                                     rx.text(value, size=rx.breakpoints(initial="5", md="6"), weight="bold", id=id,
+                                             white_space="nowrap", **props),
                                      rx.skeleton(height="28px", width="6rem")),
                              spacing="1"), width="100%")
 

@@ -16,7 +16,7 @@ from billing_core.services.provider_keys import (PROVIDER_NAMES, PROVIDERS, chec
 
 from .. import live, routes
 from ..components.compute_bars import build_compute_figure
-from ..components.data_table import cell, data_table
+from ..components.data_table import WIDE_ONLY, cell, data_table, phone_only
 from ..components.format import duration, number, relative_time, short_date, timestamp, usd, usd_cents
 from ..components.panel import field_text, panel, stat
 from ..components.project_keys import hmac_card, provider_key_row
@@ -45,7 +45,7 @@ def project_id_in(path: str) -> str:
 
 
 def hmac_masked(hmac_key: dict | None) -> str:
-    return f"{hmac_key['prefix']}{'•' * 20}{hmac_key['last4']}" if hmac_key else "No key yet: rotate to issue one"
+    return f"{hmac_key['prefix']}{'•' * 10}{hmac_key['last4']}" if hmac_key else "No key yet: rotate to issue one"
 
 
 def hmac_note(hmac_key: dict | None, now: datetime) -> str:
@@ -278,15 +278,17 @@ def _chart() -> rx.Component:
                     hint=s.total_30d, id="usage-chart")
 
 
-RUN_COLUMNS = (("Status", "left", True), ("Agent", "left", True), ("Started", "left", False),
+RUN_COLUMNS = (("Status", "left", False), ("Agent", "left", True), ("Started", "left", False),
                ("Duration", "right", True), ("Cost", "right", False))
 
 
 def _run(row: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(run_status_badge(row["status"])),
+        rx.table.cell(run_status_badge(row["status"]), display=WIDE_ONLY),
         rx.table.cell(rx.text(row["agent"], size="2", weight="medium"),
-                      rx.text(row["id"], size="1", color_scheme="gray")),
+                      rx.text(row["id"], size="1", color_scheme="gray", white_space="nowrap", overflow="hidden",
+                              text_overflow="ellipsis", max_width=["11rem", "16rem", "18rem"], title=row["id"]),
+                      phone_only(rx.box(run_status_badge(row["status"]), margin_top="var(--space-1)"))),
         cell(row["started"], title=row["started_exact"], muted=True, wide_only=True),
         cell(row["duration"], align="right"),
         cell(row["cost"], align="right", wide_only=True),

@@ -249,17 +249,21 @@ def _filters() -> rx.Component:
         value=RunsState.status_filter, on_change=RunsState.set_status)
     agent = rx.input(rx.input.slot(rx.icon("search", size=14)), placeholder="Agent name", id="filter-agent",
                      value=RunsState.agent_filter, on_change=RunsState.set_agent, width="100%")
-    clear = rx.cond(RunsState.filtered, rx.button("Clear filters", variant="ghost", size="2",
-                                                  on_click=RunsState.clear_filters, id="filter-clear"))
+    clear = rx.cond(RunsState.filtered, rx.box(rx.button("Clear filters", variant="ghost", size="2",
+                                                         on_click=RunsState.clear_filters, id="filter-clear"),
+                                               align_self="end"))
     return rx.flex(field_label("Project", project, "filter-project"), field_label("Status", status, "filter-status"),
-                   field_label("Agent", agent, "filter-agent"), rx.box(clear, align_self="end"),
+                   field_label("Agent", agent, "filter-agent"), clear,
                    spacing="3", width="100%", wrap="wrap", align="end")
 
 
 def _row(row: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(run_status_badge(row["status"]), display=WIDE_ONLY),
-        rx.table.cell(rx.text(row["id"], size="2", white_space="nowrap", font_family="var(--code-font-family)"),
+        # Ids the edge chooses can be long: cut to the column, whole in the tooltip and the detail.
+        rx.table.cell(rx.text(row["id"], size="2", white_space="nowrap", font_family="var(--code-font-family)",
+                              overflow="hidden", text_overflow="ellipsis", max_width=["13rem", "20rem", "11rem"],
+                              title=row["id"]),
                       phone_only(rx.flex(run_status_badge(row["status"]),
                                          rx.text(row["agent"], " · ", row["started"], size="1", color_scheme="gray"),
                                          spacing="2", align="center", wrap="wrap", margin_top="var(--space-1)"))),

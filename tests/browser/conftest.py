@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -14,7 +13,19 @@ from tests.identity.servers import BIN, ROOT, free_port, running, tollgate_env
 
 TIMEOUT_MS = 20_000
 WIDTHS = {"desktop": 1280, "mobile": 390}
+SCHEMES = ("light", "dark")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def pytest_collection_modifyitems(items):
+    """Screenshot tests first among the browser tests, so they show the demo as `tollgate demo` made it,
+    before other tests add keys, runs and usage to the shared account."""
+    here = Path(__file__).parent
+    positions = [i for i, item in enumerate(items) if here in Path(str(item.path)).parents]
+    browser = [items[i] for i in positions]
+    ordered = [t for t in browser if "screenshot" in t.name] + [t for t in browser if "screenshot" not in t.name]
+    for i, item in zip(positions, ordered):
+        items[i] = item
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,30 @@ def sign_in(page, demo: Demo) -> None:
 @pytest.fixture(params=list(WIDTHS))
 def width(request) -> int:
     return WIDTHS[request.param]
+
+
+@pytest.fixture(params=SCHEMES)
+def scheme(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def screen(browser, demo_server, width, scheme):
+    """A page signed in as the demo user at `width` px in the `scheme` colour scheme, for screenshots."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    sign_in(page, demo_server)
+    yield page
+    context.close()
+
+
+def save_screenshot(page, name: str, scheme: str) -> None:
+    """docs/screenshots/<name>-<width>-<scheme>.png of the whole page, once nothing sticks out sideways."""
+    width = page.viewport_size["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways at {width} px"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}-{scheme}.png"), full_page=True)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """/runs and /schedules in a real Chromium against the production server holding the demo account.
 
-The demo has usage but no run rows, so the runs here are made as the edge makes them: POST /api/v1/runs,
-usage events carrying the run's id, then PATCH through running to an end.
+The demo has 60 days of runs and a few schedules; the runs the tests follow are made here as the edge
+makes them: POST /api/v1/runs, usage events carrying the run's id, then PATCH through running to an end.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from portal.components.format import duration, usd
 
-from .conftest import SCREENSHOTS, TIMEOUT_MS, sign_in
+from .conftest import save_screenshot
 
 pytestmark = pytest.mark.slow
 AGENTS = {"research": ("web-researcher", "summarizer"), "support": ("triage", "reply-drafter"),
@@ -241,34 +241,11 @@ def test_create_and_edit_a_schedule_with_messages_beside_bad_fields(signed_in_pa
 
 
 # -- screenshots -----------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def example_schedules(api, projects):
-    made = []
-    for project, agent, cron, zone, enabled in (
-            ("data-pipeline", "nightly-etl", "30 2 * * *", "Europe/Berlin", True),
-            ("support", "triage", "*/15 * * * *", "UTC", True),
-            ("research", "web-researcher", "0 9 * * 1-5", "America/New_York", False)):
-        body = {"project_id": projects[project], "agent": agent, "cron": cron, "timezone": zone, "enabled": enabled}
-        made.append(api.post("/api/v1/schedules", json=body).json()["id"])
-    yield made
-    for schedule_id in made:
-        api.delete(f"/api/v1/schedules/{schedule_id}")
-
-
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_screenshots_of_runs_and_schedules(browser, demo_server, made_runs, example_schedules, width, scheme):
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    try:
-        sign_in(page, demo_server)
-        for name, ready in (("runs", ROWS), ("schedules", "#schedules-table tr[data-schedule-id]")):
-            page.goto(f"{demo_server.base_url}/{name}")
-            expect(page.locator(ready).first).to_be_visible()
-            page.wait_for_timeout(300)
-            assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing sticks out
-            if scheme == "light":
-                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
-    finally:
-        context.close()
+def test_screenshots_of_runs_and_schedules(screen, demo_server, scheme):
+    """The demo's own runs and schedules (these run before the tests above add theirs)."""
+    page = screen
+    for name, ready in (("runs", ROWS), ("schedules", "#schedules-table tr[data-schedule-id]")):
+        page.goto(f"{demo_server.base_url}/{name}")
+        expect(page.locator(ready).first).to_be_visible()
+        page.wait_for_timeout(300)
+        save_screenshot(page, name, scheme)

@@ -12,7 +12,7 @@ from billing_core.plans import load_catalog
 from billing_core.services.account_settings import get_alert_settings
 from billing_core.services.context import Billing
 
-from .conftest import SCREENSHOTS, TIMEOUT_MS, sign_in
+from .conftest import TIMEOUT_MS, save_screenshot, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -107,18 +107,8 @@ def test_sign_out_ends_the_session(browser, demo_server):
         context.close()
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_screenshot_of_the_settings_page(browser, demo_server, width, scheme):
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    try:
-        sign_in(page, demo_server)
-        page.goto(f"{demo_server.base_url}/settings")
-        expect(page.locator("#save-alerts")).to_be_visible()
-        assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing sticks out
-        if scheme == "light":
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"settings-{width}.png"), full_page=True)
-    finally:
-        context.close()
+def test_screenshot_of_the_settings_page(screen, demo_server, scheme):
+    page = screen
+    page.goto(f"{demo_server.base_url}/settings")
+    expect(page.locator("#save-alerts")).to_be_visible()
+    save_screenshot(page, "settings", scheme)

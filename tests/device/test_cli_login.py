@@ -15,7 +15,7 @@ import pytest
 
 from billing_core.keys import ACCOUNT_KEY_PREFIX, generate, is_well_formed
 from billing_core.services.device import REGISTERED_CLIENTS, approve_device, deny_device
-from portal.cli import customer
+from portal.cli import customer_auth
 
 from .conftest import free_port, read_user_code
 
@@ -59,7 +59,7 @@ def logged_in(cli, server, account):
 
 
 def test_the_cli_uses_a_registered_client_id():
-    assert customer.CLI_CLIENT_ID in REGISTERED_CLIENTS
+    assert customer_auth.CLI_CLIENT_ID in REGISTERED_CLIENTS
 
 
 def test_login_prints_where_to_go_and_stores_a_private_key(cli, server, account, logged_in):

@@ -13,10 +13,9 @@ import httpx
 import pytest
 
 from .conftest import PASSWORD, oidc_env
-from .servers import ROOT, reflex_server
+from .servers import reflex_server
 
 pytestmark = pytest.mark.slow
-SCREENSHOT = ROOT / "docs" / "screenshots" / "sign-in.png"
 TIMEOUT_MS = 20_000
 HOME = re.compile(r"^http://127\.0\.0\.1:\d+/$")  # exactly "/": "/sign-up/" must not match
 
@@ -49,8 +48,6 @@ def test_sign_up_see_yourself_sign_out_and_be_sent_back_to_sign_in(page, server)
     page.wait_for_url(re.compile(r"/sign-in/?$"))
     page.get_by_role("button", name="Sign in", exact=True).wait_for()
     page.get_by_role("link", name="Sign in with Test IdP").wait_for()  # OIDC is configured on this server
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
 
     email = f"browser-{uuid.uuid4().hex[:10]}@example.com"
     _sign_up(page, email)
