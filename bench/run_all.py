@@ -6,6 +6,7 @@ What runs, in order (each script prints its own figures as it goes; see bench/RE
   bench/ingest.py     (a) 1000-event batches over HTTP, (b) one event per request over HTTP
   bench/check.py      (c) gate.check in-process, POST /api/v1/check over HTTP
   bench/summary.py    (d) GET /api/v1/usage/summary at 100k, 1M and 5M events of history
+  bench/sync.py       (e) the edge sync: changes/s to the file target and Redis, and staleness
 Time is bounded: every load run is a fixed number of seconds; the 5M-event history is built once and
 kept in bench/out/ (the first run spends about two minutes per database building it), and the whole run
 is stopped after TOTAL_LIMIT_S whatever happens. Results are appended to bench/out/results.jsonl.
@@ -45,6 +46,7 @@ def main(argv: list[str]) -> int:
         ["bench/check.py", *dbs, "--seconds", seconds],
         ["bench/summary.py", *dbs, "--seconds", str(max(3, int(seconds) // 2)),
          *(["--rebuild"] if "--rebuild-history" in argv else [])],
+        ["bench/sync.py", *dbs, "--samples", "30"],
     ]
     status = 0
     for step in steps:
@@ -72,7 +74,8 @@ def table(first_line: int) -> None:
     rows = [json.loads(line) for i, line in enumerate(RESULTS.open()) if i >= first_line] if RESULTS.exists() else []
     print("\n| benchmark | db | figures | target | result |\n| --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['bench']}{' ' + r['group_by'] if 'group_by' in r else ''} | {r['db']} | {figures(r)} | "
+        detail = r.get("group_by") or r.get("sync_target")
+        print(f"| {r['bench']}{' ' + detail if detail else ''} | {r['db']} | {figures(r)} | "
               f"{r['target']} | {'pass' if r['pass'] else 'MISS'} |")
 
 
@@ -84,7 +87,12 @@ def figures(r: dict) -> str:
         parts.append(f"{r['requests_per_s']:,.0f} req/s")
     if "calls_per_s" in r:
         parts.append(f"{r['calls_per_s']:,} calls/s")
-    parts.append(f"p50 {r['p50_ms']:.2f} / p95 {r['p95_ms']:.2f} / p99 {r['p99_ms']:.2f} ms")
+    if "changes_per_s" in r:
+        parts.append(f"{r['changes_per_s']:,} changes/s ({r['changes']:,} changes)")
+    if "p99_ms" in r:
+        parts.append(f"p50 {r['p50_ms']:.2f} / p95 {r['p95_ms']:.2f} / p99 {r['p99_ms']:.2f} ms")
+    elif "max_ms" in r:
+        parts.append(f"p50 {r['p50_ms']:.0f} / p95 {r['p95_ms']:.0f} / max {r['max_ms']:.0f} ms")
     if "history_events" in r:
         parts.append(f"{r['history_events']:,} events, {r['rollup_rows']:,} rollups")
     if r.get("errors"):

@@ -182,26 +182,27 @@ def _repeated_wall_time(moment: datetime) -> bool:
     return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
-def next_fire_times(cron: str | CronSpec, tz: str, *, now: datetime, count: int = NEXT_RUNS) -> list[datetime]:
-    """The next `count` fire times at or after `now`, as aware UTC datetimes."""
+def iter_fire_times(cron: str | CronSpec, tz: str, *, now: datetime) -> Iterator[datetime]:
+    """The fire times at or after `now`, as aware UTC datetimes, computed one at a time as they are taken."""
     spec = cron if isinstance(cron, CronSpec) else parse_cron(cron)
     zone = parse_timezone(tz)
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     start = now.astimezone(zone)
+    last = None
+    for fire in heapq.merge(*(_fire_times(t, start) for t in _triggers(spec, zone))):
+        if fire == last:
+            continue  # both triggers of an either-day expression chose the same moment
+        last = fire
+        # Like cron, a job at a fixed time runs once on the day the clock goes back.
+        if spec.fixed_time and _repeated_wall_time(fire):
+            continue
+        yield fire.astimezone(timezone.utc)
 
-    def merged() -> Iterator[datetime]:
-        last = None
-        for fire in heapq.merge(*(_fire_times(t, start) for t in _triggers(spec, zone))):
-            if fire == last:
-                continue  # both triggers of an either-day expression chose the same moment
-            last = fire
-            # Like cron, a job at a fixed time runs once on the day the clock goes back.
-            if spec.fixed_time and _repeated_wall_time(fire):
-                continue
-            yield fire.astimezone(timezone.utc)
 
-    return list(islice(merged(), count))
+def next_fire_times(cron: str | CronSpec, tz: str, *, now: datetime, count: int = NEXT_RUNS) -> list[datetime]:
+    """The next `count` fire times at or after `now`, as aware UTC datetimes."""
+    return list(islice(iter_fire_times(cron, tz, now=now), count))
 
 
 _DESCRIBE = Options(locale_code="en_US", use_24hour_time_format=True)

@@ -27,6 +27,7 @@ class SessionState(rx.State):
     _account_id: str = ""
     email: str = ""
     name: str = ""
+    is_operator: bool = False  # shows the Admin link; /admin itself checks the database again
 
     @rx.var
     def signed_in(self) -> bool:
@@ -51,9 +52,10 @@ class SessionState(rx.State):
         user = authenticate_session(get_billing(), token, now=datetime.now(timezone.utc)) if token else None
         if user is None:
             self._user_id = self._account_id = self.email = self.name = ""
+            self.is_operator = False
         else:
             self._user_id, self._account_id = user.user_id, user.account_id
-            self.email, self.name = user.email, user.name
+            self.email, self.name, self.is_operator = user.email, user.name, user.is_operator
         return user
 
     @rx.event

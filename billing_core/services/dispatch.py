@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import notify
-from ..cronspec import CronSpec, next_fire_times, parse_cron
+from ..cronspec import CronSpec, iter_fire_times, parse_cron
 from ..crypto import SecretError
 from ..db.engine import read_session, write_session
 from ..db.models import Project
@@ -38,7 +38,6 @@ ERROR_MAX = 500
 # latest one, so a schedule that fired a minute ago costs a couple of fire-time steps, not its whole history.
 WINDOWS = (timedelta(minutes=2), timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=32),
            timedelta(days=400))
-CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -59,16 +58,13 @@ def scheduled_run_id(schedule_id: str, fire_at: datetime) -> str:
 
 
 def _last_fire_from(spec: CronSpec, tz: str, start: datetime, now: datetime) -> datetime | None:
-    latest, cursor = None, start
-    while True:
-        fires = next_fire_times(spec, tz, now=cursor, count=CHUNK)
-        for fire in fires:
-            if fire > now:
-                return latest
-            latest = fire
-        if len(fires) < CHUNK:
-            return latest
-        cursor = fires[-1] + timedelta(seconds=1)  # cron fires on whole minutes
+    # Fire times are made one at a time, so a schedule that is not due costs one step, not a batch.
+    latest = None
+    for fire in iter_fire_times(spec, tz, now=start):
+        if fire > now:
+            break
+        latest = fire
+    return latest
 
 
 def latest_fire_time(cron: str | CronSpec, tz: str, *, after: datetime, now: datetime) -> datetime | None:

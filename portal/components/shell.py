@@ -6,6 +6,7 @@ import reflex as rx
 
 from .. import routes
 from ..auth.forms import sign_out_button
+from ..state import SessionState
 
 NAV = (
     ("Dashboard", routes.HOME, "layout-dashboard"),
@@ -28,7 +29,9 @@ def _nav_link(label: str, href: str, icon: str) -> rx.Component:
 
 
 def _nav() -> rx.Component:
-    return rx.vstack(*[_nav_link(*item) for item in NAV], spacing="1", width="100%")
+    return rx.vstack(*[_nav_link(*item) for item in NAV],
+                     rx.cond(SessionState.is_operator, _nav_link("Admin", routes.ADMIN, "shield")),
+                     spacing="1", width="100%")
 
 
 def _brand() -> rx.Component:

@@ -3,7 +3,6 @@ an operator sees the leader, its last tick, each job and each edge target; anyon
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.slow
 TIMEOUT_MS = 20_000
 PASSWORD = "correct horse 1843"
 HOME = re.compile(r"^http://127\.0\.0\.1:\d+/$")
-SHOTS = Path(os.environ["TOLLGATE_TEST_SHOTS"]) if os.environ.get("TOLLGATE_TEST_SHOTS") else None  # for a look
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +56,8 @@ def _signed_in(browser, server, email: str):
 def test_an_operator_sees_the_leader_the_jobs_and_the_edge_targets(browser, server):
     context, page = _signed_in(browser, server, "ops@example.com")
     try:
-        page.goto("/admin")
+        page.locator("#nav-admin").click()  # operators find the Admin link in the navigation
+        page.wait_for_url(re.compile(r"/admin$"))
         page.locator("#admin-scheduler").wait_for()
         # The in-app scheduler leads; its name is host:pid:random.
         page.wait_for_function("() => /:\\d+:/.test(document.querySelector('#admin-leader')?.innerText || '')")
@@ -67,8 +67,7 @@ def test_an_operator_sees_the_leader_the_jobs_and_the_edge_targets(browser, serv
         page.get_by_text("Nothing parked").wait_for()  # an empty table shows its empty state instead
         page.locator("#admin-refresh").click()
         page.locator("#admin-jobs [data-job='edge_sync']").get_by_text(re.compile(r"^ok$")).wait_for()
-        if SHOTS:
-            page.screenshot(path=str(SHOTS / "admin-1280.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / "admin-1280-light.png"), full_page=True)
     finally:
         context.close()
 
@@ -76,6 +75,8 @@ def test_an_operator_sees_the_leader_the_jobs_and_the_edge_targets(browser, serv
 def test_a_customer_finds_no_admin_page(browser, server):
     context, page = _signed_in(browser, server, "customer@example.com")
     try:
+        page.locator("#nav-dashboard").wait_for()
+        assert page.locator("#nav-admin").count() == 0
         page.goto("/admin")
         page.get_by_text("Page not found").wait_for()
         assert page.locator("#admin-scheduler").count() == 0
