@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from billing_core import notify
 from billing_core.errors import Invalid
 from billing_core.scheduler.jobs import Job, JobsConfig, build_jobs
 from billing_core.scheduler.live import LiveScheduler, SchedulerEvent
@@ -29,6 +30,7 @@ log = logging.getLogger("portal.scheduling")
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # every outbound call of a job (webhooks, dispatch, Cloudflare)
 EDGE_FILE_NAME = "edge.sqlite"
+EDGE_SYNC_JOB = "edge_sync"
 
 
 def target_names(settings: Settings) -> tuple[str, ...]:
@@ -84,9 +86,11 @@ class RunningScheduler:
 
     live: LiveScheduler
     http: httpx.Client
+    unsubscribe: Callable[[], None] = lambda: None
 
     def stop(self) -> None:
         try:
+            self.unsubscribe()
             self.live.stop()
         finally:
             self.http.close()
@@ -103,7 +107,10 @@ def start_scheduler(settings: Settings, billing: Billing, *,
     except BaseException:
         http.close()
         raise
-    return RunningScheduler(live, http)
+    # Every change committed in this process (API, pages, jobs) wakes the edge sync at once; changes made by
+    # other processes reach the edge at the sync's next tick (docs/edge-sync.md, "Staleness").
+    unsubscribe = notify.subscribe(lambda _account_id: live.wake(EDGE_SYNC_JOB))
+    return RunningScheduler(live, http, unsubscribe)
 
 
 @contextlib.asynccontextmanager

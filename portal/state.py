@@ -7,17 +7,24 @@ database on every page load and before every privileged action.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 import reflex as rx
 
+from billing_core.errors import NotFound, ServiceError
 from billing_core.services.identity import SignedIn, authenticate_session
 
 from . import routes
 from .auth.cookies import cookie_from_header, unsign_token
 from .runtime import get_billing
 from .settings import get_settings
+
+log = logging.getLogger("portal.state")
+
+# What a person reads when something failed that is not their input's fault (the details go to the log).
+UNEXPECTED = "Something went wrong on our side; please try again."
 
 
 class SessionState(rx.State):
@@ -57,6 +64,22 @@ class SessionState(rx.State):
             self._user_id, self._account_id = user.user_id, user.account_id
             self.email, self.name, self.is_operator = user.email, user.name, user.is_operator
         return user
+
+    def _act(self, action, *, what: str = "an action", on_not_found=None):
+        """Run `action(account_id)` for the signed-in account (checked again now); a failure becomes a toast,
+        never a traceback. `on_not_found(account_id)` lets a page re-read what vanished under it."""
+        user = self._signed_in_user()
+        if user is None:
+            return self._sign_in_redirect()
+        try:
+            return action(user.account_id)
+        except ServiceError as exc:
+            if on_not_found is not None and isinstance(exc, NotFound):
+                on_not_found(user.account_id)
+            return rx.toast.error(exc.message)
+        except Exception:
+            log.exception("%s failed", what)
+            return rx.toast.error(UNEXPECTED)
 
     @rx.event
     def require_session(self):

@@ -31,7 +31,10 @@ EXECUTOR = "tollgate_ticks"
 # APScheduler logs every run at INFO under its executor's name: one line per tick per job is noise, so only
 # this executor's warnings and errors pass (what the ticks do is recorded in job_states and our own log).
 logging.getLogger(f"apscheduler.executors.{EXECUTOR}").setLevel(logging.WARNING)
-JOB_TICK_DELAY_S = 0.2  # job ticks come just after lease ticks, so a fresh leader acts in the same second
+JOB_TICK_DELAY_S = 0.2
+# Wake-up runs start at least this far apart, so a stream of commits (ingest at hundreds of requests a
+# second) costs the sync's CPU ten times a second at most, not once per request.
+WAKE_MIN_GAP_S = 0.1  # job ticks come just after lease ticks, so a fresh leader acts in the same second
 
 
 def utcnow() -> datetime:
@@ -63,6 +66,9 @@ class LiveScheduler:
         self._leading_until = 0.0  # time.monotonic() until which this instance may act as leader
         self._state: tuple[str, str | None] | None = None  # the last event told: (kind, leader)
         self._locks = {job.name: threading.Lock() for job in self.jobs}
+        self._by_name = {job.name: job for job in self.jobs}
+        self._wakes: set[str] = set()  # jobs with a wake-up queued and not yet started
+        self._last_wake: dict[str, float] = {}  # time.monotonic() of each job's last wake-up run
         self._lease_turn = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
         self._led = False
@@ -131,6 +137,34 @@ class LiveScheduler:
         self._fine(f"job {job.name}")
         for run in runs:
             self._emit(SchedulerEvent("run", self.holder, run))
+
+    def wake(self, job_name: str) -> None:
+        """Run this job as soon as possible, outside its schedule: a change it carries was just committed in
+        this process (the edge sync: staleness becomes one delivery instead of up to one interval). Calls
+        made before the wake-up starts share it; only the leader acts; it never blocks the caller."""
+        scheduler, job = self._scheduler, self._by_name.get(job_name)
+        if scheduler is None or job is None or not self.leading or job_name in self._wakes:
+            return
+        self._wakes.add(job_name)
+        try:
+            scheduler.add_job(self._woken, args=[job], executor=EXECUTOR)
+        except Exception:  # shutting down: the job's own ticks carry the change
+            self._wakes.discard(job_name)
+
+    def _woken(self, job: Job) -> None:
+        wait = self._last_wake.get(job.name, float("-inf")) + WAKE_MIN_GAP_S - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # commits arriving meanwhile join this wake-up
+        # Cleared before the run, so a change committed during it queues another wake-up.
+        self._wakes.discard(job.name)
+        self._last_wake[job.name] = time.monotonic()
+        with self._locks[job.name]:  # after a tick's run of the same job, never beside it
+            if not self.leading:
+                return
+            try:
+                job.run(self.clock())
+            except Exception:
+                log.warning("scheduler: a wake-up run of %s failed; its next tick retries", job.name, exc_info=True)
 
     def _tell(self, kind: str, leader: str | None) -> None:
         if self._state == (kind, leader):

@@ -28,10 +28,9 @@ from ..components.shell import empty_state, error_banner, page_shell
 from ..components.usage_chart import build_usage_figure, has_usage, usage_chart
 from ..runtime import get_billing
 from ..settings import get_settings
-from ..state import SessionState
+from ..state import UNEXPECTED, SessionState
 
 log = logging.getLogger("portal.pages.dashboard")
-UNEXPECTED = "Something went wrong on our side; please try again."
 
 
 def _utcnow() -> datetime:

@@ -24,10 +24,9 @@ from ..components.secret_field import copy_button
 from ..components.status_badge import run_status_badge
 from ..components.shell import empty_state, error_banner, page_shell
 from ..runtime import get_billing
-from ..state import SessionState
+from ..state import UNEXPECTED, SessionState
 
 log = logging.getLogger("portal.pages.project_detail")
-UNEXPECTED = "Something went wrong on our side; please try again."
 
 
 def _utcnow() -> datetime:
@@ -169,20 +168,8 @@ class ProjectState(SessionState):
             self._fetch(user.account_id)
 
     def _act(self, action):
-        """Run a privileged action for the signed-in account; its failure becomes a toast, never a traceback."""
-        user = self._signed_in_user()
-        if user is None:
-            return self._sign_in_redirect()
-        try:
-            return action(user.account_id)
-        except NotFound as exc:
-            self._fetch(user.account_id)
-            return rx.toast.error(exc.message)
-        except ServiceError as exc:
-            return rx.toast.error(exc.message)
-        except Exception:
-            log.exception("a project action failed")
-            return rx.toast.error(UNEXPECTED)
+        # A project deleted in another tab: show the page as it now is, with the message.
+        return super()._act(action, what="a project action", on_not_found=self._fetch)
 
     @rx.event
     def toggle_reveal(self):

@@ -17,12 +17,11 @@ from ..components.format import duration, number, short_date, timestamp, usd_cen
 from ..components.panel import field_message, field_text, stat
 from ..components.shell import empty_state, error_banner, page_shell
 from ..runtime import get_billing
-from ..state import SessionState
+from ..state import UNEXPECTED, SessionState
 
 log = logging.getLogger("portal.pages.projects")
 PAGE_SIZE = 24
 MAX_PAGES_BACK = 100
-UNEXPECTED = "Something went wrong on our side; please try again."
 
 
 def _utcnow() -> datetime:

@@ -23,10 +23,9 @@ from ..components.panel import field_message, field_text
 from ..components.shell import error_banner, page_shell
 from ..runtime import get_billing
 from ..settings import get_settings
-from ..state import SessionState
+from ..state import UNEXPECTED, SessionState
 
 log = logging.getLogger("portal.pages.settings")
-UNEXPECTED = "Something went wrong on our side; please try again."
 DAILY_SPEND, LOW_CREDIT = "Daily spend", "Low credit"
 SECRET_MASK = "whsec_" + "•" * 24
 
@@ -139,18 +138,6 @@ class SettingsState(SessionState):
         self.alert_email, self.default_email = delivery.alert_email or "", delivery.default_email
         self.webhook_url, self.has_webhook_secret = delivery.webhook_url or "", delivery.has_webhook_secret
 
-    def _act(self, action):
-        """A privileged action for the signed-in account; a failure becomes a toast, never a traceback."""
-        user = self._signed_in_user()
-        if user is None:
-            return self._sign_in_redirect()
-        try:
-            return action(user.account_id)
-        except ServiceError as exc:
-            return rx.toast.error(exc.message)
-        except Exception:
-            log.exception("a settings action failed")
-            return rx.toast.error(UNEXPECTED)
 
     @rx.event
     def load(self):

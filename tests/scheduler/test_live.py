@@ -95,3 +95,28 @@ def test_when_the_leader_stops_without_releasing_the_other_takes_over_after_the_
 def test_a_lease_shorter_than_two_ticks_is_refused(sqlite_billing):
     with pytest.raises(ValueError, match="at least two ticks"):
         LiveScheduler(sqlite_billing, [], lease_s=1.0, tick_s=1.0)
+
+
+def test_a_wake_runs_the_job_at_once_on_the_leader_only_and_a_burst_shares_runs(billing):
+    recorder = Recorder()
+    a, b = make(billing, recorder, "a"), make(billing, recorder, "b")
+    a.start()
+    try:
+        wait_for(lambda: leader(billing.engine).holder == "a", what="a to lead")
+        b.start()
+        wait_for(lambda: ("b", "following", "a") in recorder.events, what="b to follow a")
+        wait_for(lambda: recorder.runs, what="the first, scheduled run")
+        b.wake("work")  # a follower does not act
+        a.wake("no-such-job")  # nor does a name no job has
+        time.sleep(3 * TICK_S)
+        assert len(recorder.runs) == 1
+
+        for _ in range(200):  # a burst of commits: the 60 s job runs again at once, a few times at most
+            a.wake("work")
+        wait_for(lambda: len(recorder.runs) >= 2, what="the wake-up run")
+        time.sleep(0.5)
+        assert 2 <= len(recorder.runs) <= 3, recorder.runs
+        assert {name for name, _ in recorder.runs} == {"a"}
+    finally:
+        a.stop()
+        b.stop()
