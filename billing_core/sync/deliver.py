@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Callable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..db.engine import read_connection
 from ..db.operations import OutboxRow
@@ -101,8 +101,24 @@ def sync_once(billing, targets: Sequence[Target], now: datetime, *, batch_size: 
             outcomes.append(TargetOutcome(target.name, error=_message(exc)))
         finally:
             lock.release()
-    pruned = progress.prune(billing.engine, [t.name for t in targets])
-    return SyncResult(tuple(outcomes), pruned)
+    return SyncResult(tuple(outcomes), _prune(billing, targets))
+
+
+def _prune(billing, targets: Sequence[Target]) -> int:
+    """Prune while holding every target's lock: a reconciliation choosing its cursor in another thread must
+    not see rows vanish between reading the outbox and writing the cursor (it would make a gap that holds
+    the sync for the gap grace). A busy target means: prune at the next run."""
+    held: list[threading.Lock] = []
+    try:
+        for name in sorted({t.name for t in targets}):
+            lock = _lock(name)
+            if not lock.acquire(blocking=False):
+                return 0
+            held.append(lock)
+        return progress.prune(billing.engine, [t.name for t in targets])
+    finally:
+        for lock in held:
+            lock.release()
 
 
 def _fail(billing, state: TargetState, now: datetime, exc: Exception, rand) -> str:
@@ -210,6 +226,14 @@ def _reconcile_target(billing, target: Target, now: datetime, state: TargetState
     for _ in range(3):
         first = state.last_reconciled_at is None
         new_cursor = floor if first else min(state.cursor, floor)
+        # Rows a concurrent sync delivered and pruned since `floor` was read are gone: going back below the
+        # oldest row left would look like a gap (a transaction still committing) and hold the sync for the
+        # gap grace. Every id below the oldest row left is at or below this target's cursor, so already
+        # passed by it: nothing is skipped by staying at or above it.
+        with read_connection(engine) as conn:
+            oldest = conn.execute(select(func.min(_outbox.c.id))).scalar()
+        if oldest is not None:
+            new_cursor = max(new_cursor, min(state.cursor, oldest - 1))
         if progress.record_delivery(engine, state, now, new_cursor=new_cursor, delivered=plan.items, refused=rejected,
                                     known=known, rand=rand, reconciled=True, clear_all_failures=True):
             break

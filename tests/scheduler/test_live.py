@@ -12,18 +12,14 @@ from billing_core.scheduler.jobs import Job
 from billing_core.scheduler.lease import leader
 from billing_core.scheduler.live import LiveScheduler
 
+from . import waiting
+
 TICK_S, LEASE_S = 0.2, 1.0
 WAIT_S = 10.0
 
 
 def wait_for(condition, timeout: float = WAIT_S, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+    return waiting.wait_for(condition, what, timeout)
 
 
 class Recorder:

@@ -4,10 +4,8 @@ them killed with SIGKILL while it leads."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from billing_core.services import accounts
 from billing_core.services.context import Billing
 from billing_core.services.identity import create_user
 
+from . import waiting
 from ..live_server import (ROOT, TOLLGATE, copy_sqlite_template, create_account_cli, migrated_pg_schema, run_cli,
                            server_env)
 
@@ -32,14 +31,7 @@ WAIT_S = 15.0
 
 
 def wait_for(condition, what: str, timeout: float = WAIT_S, logs: tuple[Path, ...] = ()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    tails = "\n".join(f"--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}" for p in logs if p.exists())
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{tails}")
+    return waiting.wait_for(condition, what, timeout, poll_s=0.1, logs=logs)
 
 
 def job_states(engine) -> dict[str, tuple]:
