@@ -181,5 +181,5 @@ def _fail_run(billing: Billing, schedule: Schedule, run_id: str, reason: str, no
                                  .values(status="failed", error=reason, finished_at=now)).rowcount
         if failed:
             journal = Journal(schedule.account_id, now)
-            journal.activity("run_failed", run_id, f"Run {run_id} of {schedule.agent} failed: {reason}")
+            journal.activity("run_failed", run_id, f"{schedule.agent} run failed: {reason}")
             journal.flush(session)

@@ -265,11 +265,12 @@ def update_run(billing: Billing, account_id: str, run_id: str, *, status: str, n
         else:
             run.finished_at, run.error = now, error
         journal = Journal(account_id, now)
+        # The agent leads: run ids (often long, as the edge or the dispatcher made them) stay in the subject.
         if status == "succeeded":
-            journal.activity("run_finished", run.id, f"Run {run.id} of {run.agent} succeeded.", actor=actor)
+            journal.activity("run_finished", run.id, f"{run.agent} run succeeded.", actor=actor)
         elif status == "failed":
             reason = f": {error}" if error else "."
-            journal.activity("run_failed", run.id, f"Run {run.id} of {run.agent} failed{reason}", actor=actor)
+            journal.activity("run_failed", run.id, f"{run.agent} run failed{reason}", actor=actor)
         session.flush()
         journal.flush(session)
         return _view(session, run)

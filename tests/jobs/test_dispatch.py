@@ -108,7 +108,7 @@ def test_a_dispatch_to_a_closed_port_marks_the_run_failed_with_the_reason(billin
     assert (run.status, run.finished_at) == ("failed", now)
     assert run.error.startswith("dispatch failed: ConnectError: ")
     (line,) = activities(billing, account.account_id, "run_failed")
-    assert line.subject == run.id and line.text == f"Run {run.id} of reporter failed: {run.error}"
+    assert line.subject == run.id and line.text == f"reporter run failed: {run.error}"
     # The fire time is used up: the next tick does not retry it, the next hour is a new run.
     assert dispatch_due_schedules(billing, now + timedelta(minutes=5), dispatch_url=closed_port_url(),
                                   http=http).runs_created == 0
