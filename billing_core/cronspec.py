@@ -137,15 +137,21 @@ def parse_timezone(name: object) -> ZoneInfo:
         raise Invalid(f"timezone: give an IANA time zone name of at most {TIMEZONE_MAX_CHARS} characters, "
                       "e.g. 'Europe/Berlin'.", code="invalid_timezone")
     names = _zone_names()
-    if name in names or (not names and name not in NOT_ZONES):
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            pass
+    zone = _load_zone(name) if name in names or (not names and name not in NOT_ZONES) else None
+    if zone is not None:
+        return zone
     hint = next((n for n in names if n.lower() == name.lower()), None)
     message = f"timezone: {name[:TIMEZONE_MAX_CHARS]!r} is not an IANA time zone name"
     raise Invalid(message + (f"; did you mean {hint!r}?" if hint else ", e.g. 'America/New_York'."),
                   code="invalid_timezone")
+
+
+def _load_zone(name: str) -> ZoneInfo | None:
+    """The zone, or None when its data cannot be read (then it is answered like an unknown name)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 def _listed(values: frozenset[int], field: _Field) -> str:

@@ -10,7 +10,7 @@ from .plans import Catalog
 
 
 class UnknownModel(LookupError):
-    pass
+    """The model is not in the catalog's price table: the event is rejected as unknown_model."""
 
 
 def compute_cost_micros(duration_ms: int, rate_micros_per_second: int) -> int:

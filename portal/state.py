@@ -86,3 +86,14 @@ class SessionState(rx.State):
         """on_load of every page but sign-in and sign-up: no valid session, no page."""
         if self._signed_in_user() is None:
             return self._sign_in_redirect()
+
+
+async def account_id_of(state: rx.State) -> str | None:
+    """For a page state that is not a SessionState: the signed-in account, checked against the database now."""
+    user = (await state.get_state(SessionState))._signed_in_user()
+    return user.account_id if user else None
+
+
+async def sign_in_redirect(state: rx.State):
+    """For a page state that is not a SessionState: to sign-in, coming back to this page afterwards."""
+    return (await state.get_state(SessionState))._sign_in_redirect()

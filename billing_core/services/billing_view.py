@@ -7,7 +7,7 @@ the page and the API never disagree.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
@@ -15,7 +15,7 @@ from sqlalchemy import and_, or_, select
 from ..db.engine import read_session
 from ..db.models import Account, Invoice, LedgerEntry
 from ..errors import Invalid, NotFound
-from ..plans import PoolPack
+from ..plans import Plan, PoolPack
 from .context import Billing
 from .paging import Page, check_limit, decode_cursor, encode_cursor
 from .runs import checked_cursor, is_issued_id
@@ -38,17 +38,6 @@ _LEDGER_CURSOR = re.compile(r"[1-9][0-9]{0,18}")
 
 
 @dataclass(frozen=True)
-class PlanView:
-    name: str
-    price_micros: int
-    included_ms: int
-    max_projects: int | None  # None: unlimited
-    concurrent_runs: int
-    overage: bool
-    spend_cap_micros: int | None
-
-
-@dataclass(frozen=True)
 class PoolView:
     id: str
     size_ms: int
@@ -63,7 +52,7 @@ class BillingOverview:
     """The account as the API shows it, with the plan's terms and each live pool's size and dates."""
 
     account: AccountView
-    plan: PlanView
+    plan: Plan  # the catalog's plan with this account's included compute and spend cap
     pending_plan: str | None
     period_start: datetime
     period_end: datetime
@@ -107,10 +96,8 @@ def billing_overview(billing: Billing, account_id: str) -> BillingOverview:
         if account is None:
             raise NotFound("No such account.")
         pools = live_pools(session, account_id)
-    spec = billing.catalog.plan(account.plan)
-    plan = PlanView(name=spec.name, price_micros=spec.price_micros, included_ms=account.included_ms,
-                    max_projects=spec.max_projects, concurrent_runs=spec.concurrent_runs, overage=spec.overage,
-                    spend_cap_micros=account.spend_cap_micros)
+    plan = replace(billing.catalog.plan(account.plan), included_ms=account.included_ms,
+                   spend_cap_micros=account.spend_cap_micros)
     return BillingOverview(
         account=account_view(account, pools), plan=plan, pending_plan=account.pending_plan,
         period_start=account.period_start, period_end=account.period_end,

@@ -4,6 +4,7 @@ exponential backoff and jitter, and given up visibly after MAX_ATTEMPTS."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import smtplib
@@ -26,6 +27,8 @@ from ..ids import new_id
 from .account_settings import reveal_webhook_secret
 from .context import Billing
 from .journal import Journal
+
+log = logging.getLogger("billing_core.notifications")
 
 MAX_ATTEMPTS = 8  # about 15 hours of trying before a message is given up
 FIRST_DELAY = timedelta(seconds=30)
@@ -132,7 +135,7 @@ class _Mailer:
             try:
                 self.conn.quit()
             except (OSError, smtplib.SMTPException):
-                pass
+                log.debug("SMTP QUIT failed; the connection is dropped anyway", exc_info=True)
             self._drop()
 
 

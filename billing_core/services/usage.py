@@ -9,14 +9,12 @@ to close, a pool to expire) is done first, through the ORM, by bring_up_to_date 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from operator import itemgetter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 
-import orjson
 from sqlalchemy import (String, bindparam, func, insert, literal, literal_column, null, select, true, union_all,
                         update)
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -38,93 +36,11 @@ from .journal import Journal
 from .periods import bring_up_to_date
 from .rollups import RollupBatch
 from .state import balances_of, refresh_status
-from .views import AccountView, account_view
+from .views import account_view
 
-MAX_BATCH = 1000
-MAX_DURATION_MS = 31 * 24 * 3_600_000  # one event reports at most a month of compute
-MAX_TOKENS = 10**10
-
-
-@dataclass(frozen=True)
-class UsageEventIn:
-    """One usage event as reported; already of the right types (the HTTP layer checks those)."""
-
-    id: str
-    project_id: str
-    kind: str  # compute | tokens
-    timestamp: datetime | None = None
-    duration_ms: int = 0
-    model: str | None = None
-    provider: str | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    key_source: str = "platform"
-    agent: str | None = None
-    run_id: str | None = None
-
-    def body_hash(self) -> str:
-        """A fingerprint of the body as sent, so a replay can be told from a conflicting reuse of the id."""
-        # The same JSON as json.dumps(asdict(self), sort_keys=True, separators=(",", ":")) with the
-        # timestamp in ISO form (stored hashes depend on it), without asdict's deep copies.
-        body = {"id": self.id, "project_id": self.project_id, "kind": self.kind,
-                "timestamp": self.timestamp.isoformat() if self.timestamp else None,
-                "duration_ms": self.duration_ms, "model": self.model, "provider": self.provider,
-                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "key_source": self.key_source, "agent": self.agent, "run_id": self.run_id}
-        return hashlib.sha256(_canonical_json(body)).hexdigest()
-
-
-@dataclass(frozen=True)
-class Charged:
-    allowance_ms: int = 0
-    pool_ms: int = 0
-    credit_micros: int = 0
-    overage_micros: int = 0
-    debt_micros: int = 0
-
-    @classmethod
-    def of(cls, charge: Charge) -> "Charged":
-        return cls(charge.allowance_ms, charge.pool_ms, charge.credit_micros, charge.overage_micros,
-                   charge.debt_micros)
-
-
-@dataclass(frozen=True)
-class EventResult:
-    id: str
-    status: str  # accepted | duplicate | rejected
-    charged: Charged = field(default_factory=Charged)
-    late: bool = False
-    error_code: str | None = None
-    error_message: str | None = None
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    results: list[EventResult]
-    account: AccountView
-
-
-def _reject(event_id: str, code: str, message: str) -> EventResult:
-    return EventResult(id=event_id, status="rejected", error_code=code, error_message=message)
-
-
-def invalid_reason(event: UsageEventIn) -> str | None:
-    """Why an event of the right types is still not a usage fact, or None."""
-    if not 1 <= len(event.id) <= 128:
-        return "id must be 1 to 128 characters"
-    if event.kind == "compute":
-        if not 0 <= event.duration_ms <= MAX_DURATION_MS:
-            return f"duration_ms must be between 0 and {MAX_DURATION_MS}"
-    elif event.kind == "tokens":
-        if not event.model:
-            return "a tokens event needs a model"
-        if not (0 <= event.input_tokens <= MAX_TOKENS and 0 <= event.output_tokens <= MAX_TOKENS):
-            return f"token counts must be between 0 and {MAX_TOKENS}"
-        if event.key_source not in ("platform", "byok"):
-            return "key_source must be platform or byok"
-    else:
-        return "kind must be compute or tokens"
-    return None
+# The event types and the checks that need no database live in usage_events; importers keep using this module.
+from .usage_events import (MAX_BATCH, MAX_DURATION_MS, MAX_TOKENS, BatchResult, Charged,  # noqa: F401
+                           EventResult, UsageEventIn, _reject, invalid_reason)
 
 
 @notify.after_commit
@@ -135,33 +51,6 @@ def record_usage(billing: Billing, account_id: str, events: list[UsageEventIn], 
     except IntegrityError:
         return _record_once(billing, account_id, events, now)
 
-
-_HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-
-
-def _canonical_json(body: dict) -> bytes:
-    """json.dumps(body, sort_keys=True, separators=(",", ":")).encode(), which stored hashes depend on.
-
-    orjson writes exactly those bytes for None, integers of 64 bits and ASCII text without DEL (json
-    escapes DEL and everything non-ASCII as \\uXXXX, orjson does not), at a tenth of the cost; any other
-    value takes the json module.
-    """
-    for value in body.values():
-        kind = type(value)
-        if kind is str:
-            if not value.isascii() or "\x7f" in value:
-                break
-        elif kind is int:
-            if not -_INT64 < value < _INT64:
-                break
-        elif value is not None:
-            break
-    else:
-        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return _HASH_JSON.encode(body).encode()
-
-
-_INT64 = 2**63
 
 _accounts, _pools, _projects = Account.__table__, Pool.__table__, Project.__table__
 _events, _ledger = UsageEvent.__table__, LedgerEntry.__table__

@@ -38,7 +38,7 @@ class CliError(Exception):
 
 
 class Timeout(CliError):
-    pass
+    """The portal did not answer in time (reported like any other failure, and distinguishable in tests)."""
 
 
 class BadCredentials(CliError):

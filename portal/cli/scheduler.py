@@ -93,8 +93,9 @@ def scheduler() -> None:
     jobs = ", ".join(f"{job.name} ({job.schedule})" for job in running.live.jobs)
     typer.echo(f"scheduler {running.live.holder}: lease {settings.scheduler_lease_s} s; jobs: {jobs}")
     try:
+        # Short waits rather than one long one, so SIGINT/SIGTERM are handled promptly in the main thread.
         while not stop.wait(WAKE_S):
-            pass
+            continue
     finally:
         typer.echo("stopping: waiting for running jobs, then releasing the lease")
         running.stop()

@@ -19,7 +19,7 @@ from ..components.data_table import data_table, no_rows, pager
 from ..components.format import duration, percent, relative_time, short_date, timestamp, usd, usd_cents
 from ..components.shell import error_banner, page_shell
 from ..runtime import get_billing
-from ..state import SessionState
+from ..state import SessionState, account_id_of, sign_in_redirect
 
 log = logging.getLogger("portal.pages.billing")
 TX_PAGE, INVOICE_PAGE = 25, 12
@@ -128,10 +128,6 @@ class BillingState(rx.State):
                  "total_micros": str(i["total_micros"]), "status": i["status"]} for i in self._invoices]
 
     # -- loading ----------------------------------------------------------------------------------------
-    async def _account_id(self) -> str | None:
-        user = (await self.get_state(SessionState))._signed_in_user()
-        return user.account_id if user else None
-
     def _guarded(self, what: str, read) -> bool:
         """Run one read; a failure becomes the page's message (never a traceback). True when it worked."""
         try:
@@ -171,9 +167,9 @@ class BillingState(rx.State):
 
     @rx.event
     async def load(self):
-        account_id = await self._account_id()
+        account_id = await account_id_of(self)
         if account_id is None:
-            yield (await self.get_state(SessionState))._sign_in_redirect()
+            yield await sign_in_redirect(self)
             return
         self._tx_cursors, self._invoice_cursors, self.loading = [""], [""], True
         yield
@@ -183,14 +179,14 @@ class BillingState(rx.State):
     @rx.event
     async def refresh(self):
         """A live update: balances, the page of transactions and the invoices on screen, read again."""
-        account_id = await self._account_id()
+        account_id = await account_id_of(self)
         if account_id is not None:
             self._read_all(account_id)
 
     async def _transactions_again(self):
-        account_id = await self._account_id()
+        account_id = await account_id_of(self)
         if account_id is None:
-            yield (await self.get_state(SessionState))._sign_in_redirect()
+            yield await sign_in_redirect(self)
             return
         self.tx_loading, self.error = True, ""
         yield
@@ -225,7 +221,7 @@ class BillingState(rx.State):
 
     @rx.event
     async def invoice_step(self, forward: bool):
-        account_id = await self._account_id()
+        account_id = await account_id_of(self)
         if account_id is None:
             return
         if forward and self._invoice_next:

@@ -19,7 +19,7 @@ from ..components.shell import error_banner, page_shell
 from ..components.status_badge import plain_badge, run_status_badge
 from .. import live, routes
 from ..runtime import get_billing
-from ..state import SessionState
+from ..state import SessionState, account_id_of, sign_in_redirect
 
 log = logging.getLogger("portal.pages.runs")
 PAGE_SIZE = 25
@@ -93,14 +93,6 @@ class RunsState(rx.State):
         return drawdown_steps(self._detail["drawdown"]) if self._detail.get("drawdown") else []
 
     # -- loading ----------------------------------------------------------------------------------------
-    async def _account_id(self) -> str | None:
-        session = await self.get_state(SessionState)
-        user = session._signed_in_user()
-        return user.account_id if user else None
-
-    async def _redirect(self):
-        return (await self.get_state(SessionState))._sign_in_redirect()
-
     def _load_projects(self, account_id: str) -> None:
         projects = list_projects(get_billing(), account_id, limit=PROJECTS_SHOWN, cursor=None).items
         self._project_names = {p.id: p.name for p in projects}
@@ -129,9 +121,9 @@ class RunsState(rx.State):
         self._now = _utcnow()
 
     async def _reload(self, *, first_page: bool):
-        account_id = await self._account_id()
+        account_id = await account_id_of(self)
         if account_id is None:
-            yield await self._redirect()
+            yield await sign_in_redirect(self)
             return
         if first_page:
             self._cursors = [""]
@@ -143,9 +135,9 @@ class RunsState(rx.State):
     @rx.event
     async def load(self):
         """on_load: filters from the URL (?project_id=&status=&agent=), the projects, then page one."""
-        account_id = await self._account_id()
+        account_id = await account_id_of(self)
         if account_id is None:
-            yield await self._redirect()
+            yield await sign_in_redirect(self)
             return
         params = self.router.url.query_parameters
         self.project_filter = params.get("project_id") or ALL
@@ -163,7 +155,7 @@ class RunsState(rx.State):
     @rx.event
     async def refresh(self):
         """Fetch the page on screen again (a live update: a run was created or changed)."""
-        account_id = await self._account_id()
+        account_id = await account_id_of(self)
         if account_id is not None:
             self._fetch(account_id)
 
@@ -210,9 +202,9 @@ class RunsState(rx.State):
     # -- one run --------------------------------------------------------------------------------------
     @rx.event
     async def open_run(self, run_id: str):
-        account_id = await self._account_id()
+        account_id = await account_id_of(self)
         if account_id is None:
-            yield await self._redirect()
+            yield await sign_in_redirect(self)
             return
         self.detail_open, self.detail_loading, self.detail_error, self._detail = True, True, "", {}
         yield

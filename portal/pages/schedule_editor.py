@@ -12,7 +12,7 @@ from billing_core.services.schedules import create_schedule, get_schedule, updat
 
 from ..components.schedule_form import check_schedule, field_message, payload_error
 from ..runtime import get_billing
-from ..state import SessionState
+from ..state import account_id_of, sign_in_redirect
 
 # A service error's code says which field it is about; the message then sits beside that field.
 FIELD_OF_CODE = {"invalid_cron": "cron", "invalid_timezone": "timezone", "invalid_agent": "agent",
@@ -21,15 +21,6 @@ FIELD_OF_CODE = {"invalid_cron": "cron", "invalid_timezone": "timezone", "invali
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-async def account_id_of(state: rx.State) -> str | None:
-    user = (await state.get_state(SessionState))._signed_in_user()
-    return user.account_id if user else None
-
-
-async def sign_in_redirect(state: rx.State):
-    return (await state.get_state(SessionState))._sign_in_redirect()
 
 
 class ScheduleFormState(rx.State):

@@ -19,8 +19,8 @@ from ..components.schedule_form import schedule_form_dialog
 from ..components.shell import error_banner, page_shell
 from .. import live, routes
 from ..runtime import get_billing
-from ..state import SessionState
-from .schedule_editor import ScheduleFormState, account_id_of, sign_in_redirect
+from ..state import SessionState, account_id_of, sign_in_redirect
+from .schedule_editor import ScheduleFormState
 
 log = logging.getLogger("portal.pages.schedules")
 PAGE_SIZE = 25

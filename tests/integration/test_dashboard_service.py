@@ -170,7 +170,7 @@ def test_services_announce_a_change_only_after_it_committed(billing):
 
 
 def test_the_live_watcher_finds_the_accounts_that_changed_in_one_query(billing):
-    from portal.live import poll_once
+    from billing_core.services.changes import poll_once
 
     first, second = make_account(billing, now=START), make_account(billing, now=START)
     seen, changed, _ = poll_once(billing.engine, None)
