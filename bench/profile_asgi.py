@@ -4,6 +4,7 @@ called in-process without a network or server, one request at a time; optionally
     .venv/bin/python bench/profile_asgi.py sqlite --endpoint usage --batch 1000 --requests 30
     .venv/bin/python bench/profile_asgi.py postgresql --endpoint usage --batch 1 --requests 2000 --profile tottime
     .venv/bin/python bench/profile_asgi.py sqlite --endpoint check --requests 3000 --profile cumulative --inline
+    .venv/bin/python bench/profile_asgi.py postgresql --endpoint usage --batch 1 --inline --profile package
 
 --inline runs what would go to the thread pool in the event loop's thread, so that cProfile (which sees
 one thread) sees all the work, and thread hand-offs are left out of the CPU figure.
@@ -44,6 +45,24 @@ def usage_body(prefix: str, n: int, batch: int, projects: list[str]) -> bytes:
             events.append({**base, "kind": "tokens", "model": m[0], "provider": m[1],
                            "input_tokens": 100 + (k * 31) % 5000, "output_tokens": 10 + (k * 17) % 800})
     return orjson.dumps({"events": events})
+
+
+def by_package(stats: pstats.Stats) -> None:
+    """Own time summed by where the code lives (a package of the venv, the standard library, our modules)."""
+    totals: dict[str, float] = {}
+    for (path, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        if "site-packages/" in path:
+            key = path.split("site-packages/")[1].split("/")[0]
+        elif "/work/" in path or path.startswith(("portal", "billing_core")):
+            key = "/".join(path.split("/main/")[-1].split("/")[:2])
+        elif path == "~":
+            key = "builtins (C)"
+        else:
+            key = "stdlib " + path.rsplit("/", 1)[-1]
+        totals[key] = totals.get(key, 0.0) + tottime
+    whole = sum(totals.values())
+    for key, t in sorted(totals.items(), key=lambda kv: -kv[1])[:30]:
+        print(f"  {100 * t / whole:5.1f}%  {key}")
 
 
 async def call(app, method: str, path: str, key: str, body: bytes = b"", query: bytes = b"") -> tuple[int, bytes]:
@@ -99,6 +118,12 @@ def main(argv: list[str]) -> None:
             return func(*args)
 
         anyio.to_thread.run_sync = run_sync
+        import portal.api.offload
+
+        async def in_thread(func, *args):
+            return func(*args)
+
+        portal.api.offload.in_thread = in_thread
     prefix = run_id()
     if endpoint == "usage":
         bodies = [usage_body(prefix, i, batch, projects) for i in range(n + 5)]
@@ -124,7 +149,10 @@ def main(argv: list[str]) -> None:
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         if prof:
             prof.disable()
-            pstats.Stats(prof).sort_stats(sort).print_stats(45)
+            if sort == "package":
+                by_package(pstats.Stats(prof))
+            else:
+                pstats.Stats(prof).sort_stats(sort).print_stats(45)
         per = f"{1e3 * cpu / n:.3f} ms CPU, {1e3 * wall / n:.3f} ms wall per request"
         if endpoint == "usage":
             per += f"; {1e6 * cpu / (n * batch):.1f} us CPU per event -> {n * batch / cpu:,.0f} events/s per core"

@@ -26,3 +26,9 @@ class Conflict(ServiceError):
 
 class Invalid(ServiceError):
     status, code = 422, "invalid"
+
+
+class InvalidKey(ServiceError):
+    """An account key that is unknown or revoked, found where the key is looked up inside a transaction."""
+
+    status, code = 401, "invalid_key"

@@ -10,6 +10,7 @@ import zlib
 from dataclasses import dataclass
 
 ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase  # base62
+_ALPHABET_SET = frozenset(ALPHABET)
 BODY_LEN, CHECKSUM_LEN = 32, 6
 ACCOUNT_KEY_PREFIX = "ak_live_"
 HMAC_KEY_PREFIX = "hk_live_"
@@ -38,7 +39,7 @@ def is_well_formed(key: str, prefix: str) -> bool:
     if not isinstance(key, str) or not key.startswith(prefix):
         return False
     rest = key[len(prefix):]
-    if len(rest) != BODY_LEN + CHECKSUM_LEN or any(c not in ALPHABET for c in rest):
+    if len(rest) != BODY_LEN + CHECKSUM_LEN or not _ALPHABET_SET.issuperset(rest):
         return False
     return hmac.compare_digest(checksum(rest[:BODY_LEN]), rest[BODY_LEN:])
 

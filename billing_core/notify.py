@@ -46,13 +46,15 @@ def account_changed(account_id: str) -> None:
 
 def after_commit(service: Callable) -> Callable:
     """Decorate a service `f(billing, account_id, ...)`: once it returns (its transaction committed),
-    announce that the account changed. A service that raises changed nothing and announces nothing."""
+    announce that the account changed. A service that raises changed nothing and announces nothing. A
+    service may name the account by something else (record_usage takes a key); its result's `account.id`
+    then says which account it was."""
 
     @functools.wraps(service)
     def announcing(billing, account_id, *args, **kwargs):
         result = service(billing, account_id, *args, **kwargs)
         if _callbacks:
-            account_changed(account_id)
+            account_changed(account_id if isinstance(account_id, str) else result.account.id)
         return result
 
     return announcing

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from .models import Account
+from .raw import commit_in_pipeline, pipelined
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -120,12 +121,27 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 
 @contextmanager
-def write_connection(engine: Engine) -> Iterator[Connection]:
-    """Like write_session, on a Core connection: one transaction, committed on success, rolled back on error."""
+def write_connection(engine: Engine, *, pipeline: bool = False) -> Iterator[Connection]:
+    """Like write_session, on a Core connection: one transaction, committed on success, rolled back on error.
+    With `pipeline`, on PostgreSQL the whole transaction runs in psycopg's pipeline mode (db/raw.py; for
+    statements run raw: the ORM needs each answer before the next), and its COMMIT goes out with the last
+    writes, in one round trip."""
     bind, lock = _writer(engine)
     with _writer_turn(lock):
-        with bind.begin() as conn:
-            yield conn
+        if not pipeline or is_sqlite(engine):
+            with bind.begin() as conn:
+                yield conn
+            return
+        with bind.connect() as conn:
+            transaction = conn.begin()
+            try:
+                with pipelined(conn):
+                    yield conn
+                    commit_in_pipeline(conn)
+                transaction.commit()  # the driver's transaction has ended: this sends nothing
+            except BaseException:
+                transaction.rollback()
+                raise
 
 
 def lock_account(session: Session, account_id: str) -> Account | None:

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select, update
 
 from ..db.engine import read_connection, write_connection
 from ..db.models import AccountKey
+from ..db.raw import RawStatement
 from ..keys import ACCOUNT_KEY_PREFIX, hash_key, is_well_formed
 from .context import Billing
 
@@ -23,22 +24,43 @@ class KeyPrincipal:
     account_id: str
 
 
+@dataclass(frozen=True)
+class KeyRef:
+    """A well-formed account key, by its digest, for a service that looks it up inside its own write
+    transaction (one read fewer per request than authenticating first; see services/usage.py)."""
+
+    digest: str = ""
+
+
+def key_ref(secret: str) -> KeyRef | None:
+    return KeyRef(hash_key(secret)) if is_well_formed(secret, ACCOUNT_KEY_PREFIX) else None
+
+
+def key_accepted(stored_hash: str | None, revoked_at: datetime | None, digest: str) -> bool:
+    return stored_hash is not None and hmac.compare_digest(stored_hash, digest) and revoked_at is None
+
+
+def touch_due(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION
+
+
 _keys = AccountKey.__table__
 _BY_HASH = select(_keys.c.id, _keys.c.account_id, _keys.c.key_hash, _keys.c.revoked_at, _keys.c.last_used_at
                   ).where(_keys.c.key_hash == bindparam("digest"))
-_TOUCH = update(_keys).where(_keys.c.id == bindparam("key_id")).values(last_used_at=bindparam("at"))
+TOUCH_KEY = RawStatement(update(_keys).where(_keys.c.id == bindparam("key_id"))
+                         .values(last_used_at=bindparam("at")))
 
 
 def authenticate_account_key(billing: Billing, secret: str, *, now: datetime) -> KeyPrincipal | None:
     """The key's account, or None for a malformed, unknown or revoked key (read on every request: no cache)."""
-    if not is_well_formed(secret, ACCOUNT_KEY_PREFIX):
+    ref = key_ref(secret)
+    if ref is None:
         return None
-    digest = hash_key(secret)
     with read_connection(billing.engine) as conn:
-        row = conn.execute(_BY_HASH, {"digest": digest}).first()
-    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
+        row = conn.execute(_BY_HASH, {"digest": ref.digest}).first()
+    if row is None or not key_accepted(row.key_hash, row.revoked_at, ref.digest):
         return None
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+    if touch_due(row.last_used_at, now):
         with write_connection(billing.engine) as conn:
-            conn.execute(_TOUCH, {"key_id": row.id, "at": now})
+            TOUCH_KEY.execute(conn, {"key_id": row.id, "at": now})
     return KeyPrincipal(row.id, row.account_id)

@@ -11,7 +11,7 @@ from ..pricing import UnknownModel, token_cost
 from ..status import CheckResult, check_compute, check_money
 from .context import Billing
 from .state import balances_of
-from .usage import load_account, open_pools
+from .usage_sql import load_account, open_pools
 from .views import AccountView, account_view
 
 

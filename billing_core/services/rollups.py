@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timezone
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from ..db.models import DailyRollup
+from ..db.raw import RawStatement
 
 KEY_COLUMNS = ("account_id", "day", "project_id", "meter", "agent", "model")
 SUM_COLUMNS = ("events", "compute_ms", "input_tokens", "output_tokens", "cost_micros", "list_cost_micros")
@@ -40,13 +42,13 @@ class RollupBatch:
         rows = [dict(zip(KEY_COLUMNS, (self.account_id, *key)), **dict(zip(SUM_COLUMNS, sums)))
                 for key, sums in self.sums.items()]
         conn = db if isinstance(db, Connection) else db.connection()
-        conn.execute(_upsert(conn.dialect.name), rows)
+        _upsert(conn.dialect.name).execute(conn, rows)
 
 
-_UPSERTS: dict[str, object] = {}
+_UPSERTS: dict[str, RawStatement] = {}
 
 
-def _upsert(dialect_name: str):
+def _upsert(dialect_name: str) -> RawStatement:
     """INSERT ... ON CONFLICT DO UPDATE adding the sums; built once per dialect (building it costs more than
     running it for a small batch)."""
     stmt = _UPSERTS.get(dialect_name)
@@ -54,8 +56,8 @@ def _upsert(dialect_name: str):
         table = DailyRollup.__table__
         insert = sqlite_insert if dialect_name == "sqlite" else pg_insert
         stmt = insert(table)
-        stmt = _UPSERTS[dialect_name] = stmt.on_conflict_do_update(
+        stmt = _UPSERTS[dialect_name] = RawStatement(stmt.on_conflict_do_update(
             index_elements=list(KEY_COLUMNS),
             set_={c: table.c[c] + stmt.excluded[c] for c in SUM_COLUMNS},
-        )
+        ).values({c: bindparam(c) for c in (*KEY_COLUMNS, *SUM_COLUMNS)}))
     return stmt

@@ -1,41 +1,39 @@
 """Recording usage: one transaction per account per batch, idempotent per (account, event id).
 
-The batch runs on one Core connection with statements built once (see docs/benchmarks.md for why):
-lock the account row (BEGIN IMMEDIATE on SQLite, SELECT ... FOR UPDATE on PostgreSQL), read its pools,
-the ids already recorded and its projects, walk the batch in order over the balances, then write the
-events, pools, rollups, account, ledger and activity with one statement each. Due period work (a period
-to close, a pool to expire) is done first, through the ORM, by bring_up_to_date in the same transaction.
+The batch runs on one Core connection with statements built once and run raw (services/usage_sql.py;
+docs/benchmarks.md says why): lock the account row (BEGIN IMMEDIATE on SQLite, SELECT ... FOR UPDATE on
+PostgreSQL) and read its pools, projects and the ids already recorded, walk the batch in order over the
+balances, then write the events, pools, rollups, account, ledger and activity with one statement each.
+On PostgreSQL the transaction runs in pipeline mode: the lock and the reads go out together, the writes
+and the COMMIT together. Due period work (a period to close, a pool to expire) is done first, through
+the ORM, by bring_up_to_date in the same transaction (then without the pipeline).
 """
 
 from __future__ import annotations
 
-import json
-from operator import itemgetter
-from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 
-from sqlalchemy import (String, bindparam, func, insert, literal, literal_column, null, select, true, union_all,
-                        update)
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from .. import notify
 from ..db.engine import write_connection
-from ..db.models import Account, Activity, LedgerEntry, Pool, Project, UsageEvent
-from ..db.operations import OutboxRow
+from ..db.models import Account, Activity, LedgerEntry
+from ..db.raw import BulkInsert, in_pipeline
 from ..drawdown import Balances, Charge, draw_compute, draw_money
-from ..errors import NotFound
 from ..periods import classify_timestamp
 from ..pricing import UnknownModel, compute_cost_micros, token_cost
 from ..sync.outbox import account_item
+from .auth import KeyRef
+from .coalesce import Coalescer
 from .context import Billing
 from .journal import Journal
 from .periods import bring_up_to_date
 from .rollups import RollupBatch
 from .state import balances_of, refresh_status
+from .usage_sql import (BALANCE_FIELDS, INSERT_EVENTS, INSERT_OUTBOX, UPDATE_ACCOUNT, UPDATE_ACCOUNT_NOTED,
+                        UPDATE_POOL, LivePool, insert_dicts, load_account, lock_and_read, open_pools)
 from .views import account_view
 
 # The event types and the checks that need no database live in usage_events; importers keep using this module.
@@ -44,178 +42,69 @@ from .usage_events import (MAX_BATCH, MAX_DURATION_MS, MAX_TOKENS, BatchResult, 
 
 
 @notify.after_commit
-def record_usage(billing: Billing, account_id: str, events: list[UsageEventIn], *, now: datetime) -> BatchResult:
-    """Apply a batch for one account; a unique-constraint race is retried once and then reads as duplicates."""
+def record_usage(billing: Billing, account: str | KeyRef, events: list[UsageEventIn], *,
+                 now: datetime) -> BatchResult:
+    """Apply a batch for one account, named by its id or by one of its keys (a KeyRef: the key is looked
+    up and checked inside the write transaction, and an unknown or revoked one raises InvalidKey having
+    recorded nothing); a unique-constraint race is retried once and then reads as duplicates."""
+    # Pipelined only while the rows are few: a big batch's events and ledger go by COPY, which a pipeline
+    # cannot carry, and its round trips are a small part of it anyway.
+    pipeline = len(events) < BulkInsert.COPY_FROM_ROWS
     try:
-        return _record_once(billing, account_id, events, now)
-    except IntegrityError:
-        return _record_once(billing, account_id, events, now)
-
-
-_accounts, _pools, _projects = Account.__table__, Pool.__table__, Project.__table__
-_events, _ledger = UsageEvent.__table__, LedgerEntry.__table__
-
-_SELECT_ACCOUNT = select(_accounts).where(_accounts.c.id == bindparam("account_id"))
-_LOCK_ACCOUNT = _SELECT_ACCOUNT.with_for_update()
-# Every pool the expiry job has not closed: the live ones (time left) and any that are due to expire.
-_OPEN_POOLS = (select(_pools.c.id, _pools.c.remaining_ms, _pools.c.expires_at, _pools.c.purchased_at)
-               .where(_pools.c.account_id == bindparam("account_id"), _pools.c.expired_at.is_(None))
-               .order_by(_pools.c.expires_at, _pools.c.purchased_at))
-_LIVE_PROJECTS = select(_projects.c.id).where(_projects.c.account_id == bindparam("account_id"),
-                                               _projects.c.deleted_at.is_(None))
-# Both in one round trip: the open pools (in _OPEN_POOLS order), then the live projects' ids.
-_POOLS_AND_PROJECTS = union_all(
-    select(literal(0).label("part"), *_OPEN_POOLS.selected_columns).where(*_OPEN_POOLS.whereclause.clauses),
-    select(literal(1), _projects.c.id, null(), null(), null()).where(*_LIVE_PROJECTS.whereclause.clauses),
-).order_by("part", "expires_at", "purchased_at")
-_EXISTING_COLUMNS = (_events.c.event_id, _events.c.body_hash, _events.c.allowance_ms, _events.c.pool_ms,
-                     _events.c.credit_micros, _events.c.overage_micros, _events.c.debt_micros, _events.c.late)
-_EXISTING_IN = select(*_EXISTING_COLUMNS).where(_events.c.account_id == bindparam("account_id"),
-                                                _events.c.event_id.in_(bindparam("ids", expanding=True)))
-# SQLite: the ids as one JSON array parameter (json_each), not 1000 bound parameters to expand each time.
-_ids_json = func.json_each(bindparam("ids_json")).table_valued("value")
-_EXISTING_JSON = select(*_EXISTING_COLUMNS).where(_events.c.account_id == bindparam("account_id"),
-                                                  _events.c.event_id.in_(select(_ids_json.c.value)))
-# PostgreSQL: the ids as one array parameter, each looked up on its own through the unique index
-# (account_id, event_id): a LATERAL probe with LIMIT 1 is planned as a nested loop of point lookups.
-# (`event_id = ANY(:ids)` lets the planner pick a scan of every event of the account instead when its
-# statistics are stale, as for an account that grew since the last ANALYZE: measured 280 us of
-# PostgreSQL CPU per event on a fresh table, against about 2 us for the probes.)
-_ids_array = func.unnest(bindparam("ids", type_=ARRAY(String))).table_valued("id").render_derived(name="i")
-_id_probe = (select(*_EXISTING_COLUMNS)
-             .where(_events.c.account_id == bindparam("account_id"), _events.c.event_id == _ids_array.c.id)
-             .limit(literal_column("1")).lateral("e"))
-_EXISTING_ANY = select(*_id_probe.c).select_from(_ids_array.join(_id_probe, true()))
-_UPDATE_POOL = update(_pools).where(_pools.c.id == bindparam("pid")).values(remaining_ms=bindparam("rem"))
-_UPDATE_ACCOUNT = (update(_accounts).where(_accounts.c.id == bindparam("account_id"))
-                   .values(used_ms=bindparam("v_used"), credit_balance_micros=bindparam("v_credit"),
-                           overage_micros=bindparam("v_overage"), status=bindparam("v_status")))
-# The batch's outbox row for the edge sync (docs/edge-sync.md), written late in the transaction. On
-# PostgreSQL it rides on the account UPDATE as a data-modifying CTE: one round trip less per batch.
-_UPDATE_ACCOUNT_NOTED = _UPDATE_ACCOUNT.add_cte(
-    insert(OutboxRow.__table__).values(item=bindparam("o_item"), created_at=bindparam("o_at")).cte("noted"))
-_BALANCE_FIELDS = ("used_ms", "credit_balance_micros", "overage_micros", "status")
-
-EVENT_COLUMNS = ("account_id", "event_id", "body_hash", "project_id", "kind", "occurred_at", "recorded_at",
-                 "period_start", "duration_ms", "model", "provider", "input_tokens", "output_tokens", "key_source",
-                 "agent", "run_id", "allowance_ms", "pool_ms", "credit_micros", "overage_micros", "debt_micros",
-                 "list_cost_micros", "late")
-
-
-class _BulkInsert:
-    """INSERT of many rows with one driver executemany (or COPY on PostgreSQL).
-
-    Values go through each column's own SQLAlchemy bind processor (so what is stored is exactly what a
-    Core or ORM insert stores), once per distinct value of a column: a batch repeats the same few
-    timestamps. Driver errors come back as SQLAlchemy's (IntegrityError...).
-    """
-
-    def __init__(self, table, columns: tuple[str, ...]) -> None:
-        self.table, self.columns = table, columns
-        self._by_dialect: dict[str, tuple[str, list]] = {}
-
-    def _compiled(self, dialect) -> tuple[str, list]:
-        found = self._by_dialect.get(dialect.name)
-        if found is None:
-            quote = dialect.identifier_preparer.quote
-            mark = "?" if dialect.paramstyle == "qmark" else "%s"
-            sql = (f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c) for c in self.columns)}) "
-                   f"VALUES ({', '.join(mark for _ in self.columns)})")
-            processors = [self.table.c[c].type._cached_bind_processor(dialect) for c in self.columns]
-            found = self._by_dialect[dialect.name] = (sql, processors)
-        return found
-
-    def execute(self, conn: Connection, rows: list[tuple]) -> None:
-        if not rows:
-            return
-        sql, processors = self._compiled(conn.dialect)
-        if any(processors):
-            columns = list(zip(*rows))
-            for i, process in enumerate(processors):
-                if process is not None:
-                    converted = {value: process(value) for value in set(columns[i])}
-                    columns[i] = map(converted.__getitem__, columns[i])
-            rows = list(zip(*columns))
-        if conn.dialect.name == "postgresql" and len(rows) >= _COPY_FROM_ROWS:
-            self._copy(conn, rows)
-        else:  # one row: a plain execute (psycopg sets up a pipeline for any executemany)
-            conn.exec_driver_sql(sql, rows[0] if len(rows) == 1 else rows)
-
-    def _copy(self, conn: Connection, rows: list[tuple]) -> None:
-        """PostgreSQL: COPY ... FROM STDIN in the same transaction (a third of executemany's CPU for a
-        1000-event batch); a driver error comes back as SQLAlchemy's, as from exec_driver_sql."""
-        quote = conn.dialect.identifier_preparer.quote
-        sql = f"COPY {quote(self.table.name)} ({', '.join(quote(c) for c in self.columns)}) FROM STDIN"
-        driver = conn.connection.driver_connection
         try:
-            with driver.cursor() as cursor, cursor.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+            return _record_once(billing, account, events, now, pipeline=pipeline)
+        except _BringUpFirst:
+            return _record_once(billing, account, events, now, pipeline=False)
+    except IntegrityError:
+        return _record_once(billing, account, events, now, pipeline=False)
 
 
-_COPY_FROM_ROWS = 20  # below this, one executemany costs less than setting up a COPY
-_INSERT_EVENTS = _BulkInsert(_events, EVENT_COLUMNS)
-_INSERT_OUTBOX = _BulkInsert(OutboxRow.__table__, ("item", "created_at"))  # what sync.outbox.note_changed writes
-_INSERT_LEDGER: dict[tuple[str, ...], _BulkInsert] = {}  # by the journal's entry keys
+_GROUPS = Coalescer()
 
 
-@dataclass
-class _LivePool:
-    id: str
-    remaining_ms: int
-    expires_at: datetime
-    purchased_at: datetime
+def record_usage_grouped(billing: Billing, account: str | KeyRef, events: list[UsageEventIn], *,
+                         now: datetime) -> BatchResult:
+    """record_usage for request handlers: a batch that arrives while another for the same account (named the
+    same way) is being recorded goes into the next transaction together with every batch that queued
+    meanwhile (group commit, services/coalesce.py); the caller still gets its own results."""
+    return _GROUPS.record((billing.engine, account), events, now,
+                          lambda batch, at: record_usage(billing, account, batch, now=at))
 
 
-def load_account(conn: Connection, account_id: str, *, lock: bool):
-    """The account's columns as plain attributes (what balances_of, refresh_status and account_view read);
-    with `lock`, its row is locked for the transaction on PostgreSQL (SQLite holds the database lock)."""
-    stmt = _LOCK_ACCOUNT if lock and conn.dialect.name != "sqlite" else _SELECT_ACCOUNT
-    row = conn.execute(stmt, {"account_id": account_id}).first()
-    return None if row is None else SimpleNamespace(**row._mapping)
+class _BringUpFirst(Exception):
+    """The batch's account has a period to close or a pool to expire: that work goes through the ORM, which
+    needs each statement's answer before the next (its row counts), so the batch runs again unpipelined."""
 
 
-def open_pools(conn: Connection, account_id: str) -> list[_LivePool]:
-    """Pools not yet closed by the expiry job, earliest expiry first (ties: oldest purchase)."""
-    return [_LivePool(*row) for row in conn.execute(_OPEN_POOLS, {"account_id": account_id})]
-
-
-def _record_once(billing: Billing, account_id: str, events: list[UsageEventIn], now: datetime) -> BatchResult:
-    with write_connection(billing.engine) as conn:
-        account = load_account(conn, account_id, lock=True)
-        if account is None:
-            raise NotFound("No such account.")
+def _record_once(billing: Billing, target: str | KeyRef, events: list[UsageEventIn], now: datetime, *,
+                 pipeline: bool) -> BatchResult:
+    with write_connection(billing.engine, pipeline=pipeline) as conn:
+        start = lock_and_read(conn, target, list({e.id for e in events}), now)
+        account, pools, account_id = start.account, start.pools, start.account.id
         journal = Journal(account_id, now)
-        pools, projects = [], set()
-        for part, pool_or_project_id, remaining_ms, expires_at, purchased_at in conn.execute(
-                _POOLS_AND_PROJECTS, {"account_id": account_id}):
-            if part == 0:
-                pools.append(_LivePool(pool_or_project_id, remaining_ms, expires_at, purchased_at))
-            else:
-                projects.add(pool_or_project_id)
         brought_up = account.period_end <= now or any(p.expires_at <= now for p in pools)
         if brought_up:
+            if in_pipeline(conn):
+                raise _BringUpFirst
             account, pools = _bring_up_to_date(billing, conn, account_id, now, journal)
-        loaded = {f: getattr(account, f) for f in _BALANCE_FIELDS}
+        loaded = {f: getattr(account, f) for f in BALANCE_FIELDS}
         live = [p for p in pools if p.remaining_ms > 0]
         applier = _BatchApplier(billing, conn, account, balances_of(account, live, now), journal, now)
-        results = applier.apply(events, projects)
+        results = applier.apply(events, start.projects, start.existing)
         applier.write()
         live = applier.pools_after(live)
         refresh_status(account, balances_of(account, live, now), journal)
         noted = bool(applier.rows) or brought_up  # the edge's copy of the balances changed: one outbox row
-        if any(getattr(account, f) != loaded[f] for f in _BALANCE_FIELDS):
+        if any(getattr(account, f) != loaded[f] for f in BALANCE_FIELDS):
             params = {"account_id": account_id, "v_used": account.used_ms, "v_credit": account.credit_balance_micros,
                       "v_overage": account.overage_micros, "v_status": account.status}
             if noted and conn.dialect.name == "postgresql":
-                conn.execute(_UPDATE_ACCOUNT_NOTED, {**params, "o_item": account_item(account_id), "o_at": now})
+                UPDATE_ACCOUNT_NOTED.execute(conn, {**params, "o_item": account_item(account_id), "o_at": now})
                 noted = False
             else:
-                conn.execute(_UPDATE_ACCOUNT, params)
+                UPDATE_ACCOUNT.execute(conn, params)
         if noted:
-            _INSERT_OUTBOX.execute(conn, [(account_item(account_id), now)])
+            INSERT_OUTBOX.execute(conn, [(account_item(account_id), now)])
         _flush_journal(conn, journal)
         return BatchResult(results, account_view(account, live))
 
@@ -230,13 +119,9 @@ def _bring_up_to_date(billing: Billing, conn: Connection, account_id: str, now: 
 
 
 def _flush_journal(conn: Connection, journal: Journal) -> None:
-    """What Journal.flush does, with the ledger rows in one executemany."""
-    if journal.entries:
-        columns = tuple(journal.entries[0])
-        insert = _INSERT_LEDGER.get(columns) or _INSERT_LEDGER.setdefault(columns, _BulkInsert(_ledger, columns))
-        insert.execute(conn, list(map(itemgetter(*columns), journal.entries)))
-    if journal.activities:
-        conn.execute(Activity.__table__.insert(), journal.activities)
+    """What Journal.flush does, with each table's rows in one bulk insert."""
+    insert_dicts(conn, LedgerEntry.__table__, journal.entries)
+    insert_dicts(conn, Activity.__table__, journal.activities)
     journal.entries, journal.activities = [], []
 
 
@@ -253,24 +138,9 @@ class _BatchApplier:
         self.rollups = RollupBatch(account.id)
         self.seen: dict[str, tuple[str, EventResult]] = {}
 
-    def _existing(self, events: list[UsageEventIn]) -> dict[str, tuple[str, EventResult]]:
-        ids = list({e.id for e in events})
-        found: dict[str, tuple[str, EventResult]] = {}
-        account_id = self.account.id
-        if self.conn.dialect.name == "postgresql":
-            queries = [(_EXISTING_ANY, {"account_id": account_id, "ids": ids})]
-        elif not any("\x00" in i for i in ids):  # (SQLite's JSON text stops at a NUL)
-            queries = [(_EXISTING_JSON, {"account_id": account_id, "ids_json": json.dumps(ids)})]
-        else:
-            queries = [(_EXISTING_IN, {"account_id": account_id, "ids": ids[i:i + 500]})
-                       for i in range(0, len(ids), 500)]
-        for stmt, params in queries:
-            for eid, body_hash, a, p, c, o, d, late in self.conn.execute(stmt, params):
-                found[eid] = (body_hash, EventResult(eid, "duplicate", Charged(a, p, c, o, d), late))
-        return found
-
-    def apply(self, events: list[UsageEventIn], projects: set[str]) -> list[EventResult]:
-        self.seen = self._existing(events)
+    def apply(self, events: list[UsageEventIn], projects: set[str],
+              existing: dict[str, tuple[str, EventResult]]) -> list[EventResult]:
+        self.seen = existing
         return [self._one(event, projects) for event in events]
 
     def _one(self, event: UsageEventIn, projects: set[str]) -> EventResult:
@@ -340,20 +210,20 @@ class _BatchApplier:
     def write(self) -> None:
         if not self.rows:
             return
-        _INSERT_EVENTS.execute(self.conn, self.rows)
+        INSERT_EVENTS.execute(self.conn, self.rows)
         before = {p.id: p.remaining_ms for p in self.start_balances.pools}
         changed = [{"pid": p.id, "rem": p.remaining_ms} for p in self.balances.pools
                    if p.remaining_ms != before[p.id]]
         if changed:
-            self.conn.execute(_UPDATE_POOL, changed)
+            UPDATE_POOL.execute(self.conn, changed)
         acc, b = self.account, self.balances
         acc.used_ms = acc.included_ms - b.allowance_remaining_ms
         acc.credit_balance_micros = b.credit_micros
         acc.overage_micros = b.overage_micros
         self.rollups.write(self.conn)
 
-    def pools_after(self, live: list[_LivePool]) -> list[_LivePool]:
+    def pools_after(self, live: list[LivePool]) -> list[LivePool]:
         """The live pools once the batch is written: those with time left, in the same order."""
         remaining = {p.id: p.remaining_ms for p in self.balances.pools}
-        after = [_LivePool(p.id, remaining.get(p.id, p.remaining_ms), p.expires_at, p.purchased_at) for p in live]
+        after = [LivePool(p.id, remaining.get(p.id, p.remaining_ms), p.expires_at, p.purchased_at) for p in live]
         return [p for p in after if p.remaining_ms > 0]

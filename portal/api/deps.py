@@ -43,11 +43,11 @@ class PendingCaller:
             return Caller(account_id=None, is_edge=True)
         principal = authenticate_account_key(billing, self.secret, now=utcnow())
         if principal is None:
-            raise _invalid_key()
+            raise invalid_key()
         return Caller(account_id=principal.account_id)
 
 
-def _invalid_key() -> ApiError:
+def invalid_key() -> ApiError:
     return ApiError(401, "invalid_key", "The key is malformed, unknown or revoked.", {"WWW-Authenticate": "Bearer"})
 
 
@@ -62,7 +62,7 @@ def _pending(request: Request) -> PendingCaller:
     if edge_token and hmac.compare_digest(token.encode(), edge_token.encode()):
         return PendingCaller(is_edge=True)
     if not is_well_formed(token, ACCOUNT_KEY_PREFIX):
-        raise _invalid_key()  # what authenticate_account_key answers for it, without a database read
+        raise invalid_key()  # what authenticate_account_key answers for it, without a database read
     return PendingCaller(is_edge=False, secret=token)
 
 
@@ -71,10 +71,11 @@ def authenticate(request: Request) -> Caller:
     return _pending(request).resolve(billing_of(request))
 
 
-async def pending_caller(request: Request) -> PendingCaller:
+def pending_caller(request: Request) -> PendingCaller:
     """For handlers that do all their work in one thread-pool call: the header is checked here, on the
     event loop, and the key is looked up by PendingCaller.resolve inside that call, before anything else,
-    so errors come in the same order as with `authenticate` with one thread hand-off fewer per request."""
+    so errors come in the same order as with `authenticate` with one thread hand-off fewer per request.
+    (Called by the handler itself rather than through Depends, which costs a dependency resolution.)"""
     return _pending(request)
 
 
