@@ -70,6 +70,10 @@ class World:
         out = {}
         with self.billing.engine.connect() as conn:
             for table in SQLModel.metadata.sorted_tables:
+                if table.name == "sync_outbox":
+                    # The reference predates the edge sync (issue 5), whose outbox row per usage batch the
+                    # current code adds on purpose; tests/sync covers those rows.
+                    continue
                 order = ", ".join(c.name for c in table.primary_key.columns)
                 # An account key's secret is random by design: leave out what is derived from it.
                 columns = ", ".join(f'"{c.name}"' for c in table.columns
