@@ -8,6 +8,7 @@ projects and the batch's events already recorded, as one UNION. Why each shape: 
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -124,7 +125,7 @@ def insert_dicts(conn: Connection, table, rows: list[dict]) -> None:
         bulk = _INSERTS.get((table.name, columns))
         if bulk is None:
             bulk = _INSERTS.setdefault((table.name, columns), BulkInsert(table, columns))
-        bulk.execute(conn, [tuple(row[c] for c in columns) for row in rows])
+        bulk.execute(conn, list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [(r[columns[0]],) for r in rows])
 
 
 @dataclass
