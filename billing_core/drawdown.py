@@ -49,7 +49,7 @@ class Charge:
 
     @property
     def pool_ms(self) -> int:
-        return sum(ms for _, ms in self.pool_draws)
+        return sum(ms for _, ms in self.pool_draws) if self.pool_draws else 0  # (asked twice per event)
 
     @property
     def money_micros(self) -> int:

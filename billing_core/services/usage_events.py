@@ -106,23 +106,16 @@ _HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 def _canonical_json(body: dict) -> bytes:
     """json.dumps(body, sort_keys=True, separators=(",", ":")).encode(), which stored hashes depend on.
 
-    orjson writes exactly those bytes for None, integers of 64 bits and ASCII text without DEL (json
-    escapes DEL and everything non-ASCII as \\uXXXX, orjson does not), at a tenth of the cost; any other
-    value takes the json module.
+    orjson writes exactly those bytes when what it wrote is ASCII without DEL (json escapes DEL and
+    everything non-ASCII as \\uXXXX, orjson writes them as they are), at a tenth of the cost; anything
+    else (and an integer past 64 bits, which orjson refuses) takes the json module.
     """
-    for value in body.values():
-        kind = type(value)
-        if kind is str:
-            if not value.isascii() or "\x7f" in value:
-                break
-        elif kind is int:
-            if not -_INT64 < value < _INT64:
-                break
-        elif value is not None:
-            break
-    else:
-        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    try:
+        out = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return _HASH_JSON.encode(body).encode()
+    if out.isascii() and b"\x7f" not in out:
+        return out
     return _HASH_JSON.encode(body).encode()
 
 
-_INT64 = 2**63
