@@ -22,6 +22,16 @@ BATCH_TARGET_EPS = 25_000
 SINGLE_TARGET_RPS, SINGLE_TARGET_P99_MS = 800, 25.0
 
 
+# (b) at two client concurrencies: two connections (the server never has more than two requests of the
+# account in flight, so group commit cannot form groups: the per-request cost) and eight (several
+# reporters of one account at once, as an edge with many agents has: group commit forms groups).
+SINGLE_CONNECTIONS = (2, 8)
+
+
+def single_connections(kind: str) -> tuple[int, ...]:
+    return (connections_for(kind),) if os.environ.get("BENCH_CONNECTIONS") else SINGLE_CONNECTIONS
+
+
 def connections_for(kind: str) -> int:
     """Two connections per server worker (override with BENCH_CONNECTIONS): enough to keep every worker
     busy, since a keep-alive connection stays with the worker that accepted it."""
@@ -65,7 +75,7 @@ def run(kind: str, seconds: int, only: str | None) -> list[dict]:
                                load=round(r.load, 2),
                                target=f">= {BATCH_TARGET_EPS:,} events/s",
                                **{"pass": eps >= BATCH_TARGET_EPS and r.errors == 0}))
-        if only in (None, "single"):
+        for connections in (single_connections(kind) if only in (None, "single") else ()):
             r = wrk(base, url, "usage.lua", seconds=seconds, connections=connections,
                     args=[acc.api_key, pids, "1", run_id()])
             expected += r.requests

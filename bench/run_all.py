@@ -74,7 +74,8 @@ def table(first_line: int) -> None:
     rows = [json.loads(line) for i, line in enumerate(RESULTS.open()) if i >= first_line] if RESULTS.exists() else []
     print("\n| benchmark | db | figures | target | result |\n| --- | --- | --- | --- | --- |")
     for r in rows:
-        detail = r.get("group_by") or r.get("sync_target")
+        detail = r.get("group_by") or r.get("sync_target") or (
+            f"{r['connections']} connections" if r["bench"] == "b_ingest_single" else None)
         print(f"| {r['bench']}{' ' + detail if detail else ''} | {r['db']} | {figures(r)} | "
               f"{r['target']} | {'pass' if r['pass'] else 'MISS'} |")
 
