@@ -39,11 +39,15 @@ class Sent:
         self.conn, self.compiled, self.cursor = conn, compiled, cursor
 
     def rows(self) -> list[tuple]:
-        """Every row, each value through its column's result processor."""
+        """Every row, each value through its column's result processor. The cursor is closed: on SQLite a
+        statement left unfinished keeps its read snapshot on the pooled connection, whose next user would
+        then not see later commits."""
         try:
             fetched = self.cursor.fetchall()
         except self.conn.dialect.loaded_dbapi.Error as exc:
             self.conn._handle_dbapi_exception(exc, self.compiled.sql, None, self.cursor, None)
+        finally:
+            self.cursor.close()
         procs = self.compiled.results
         if not procs:
             return fetched

@@ -173,7 +173,11 @@ def lock_and_read(conn: Connection, target: str | KeyRef, ids: list[str], now: d
     else:
         read_params, late_lookup = {**params, "ids_json": "[]"}, ids
     reads: Sent = _READS[dialect, by_key].send(conn, read_params)
-    row = locked.first()
+    # Both answers are read before anything is checked, so no statement is left unfinished (Sent.rows).
+    try:
+        row, read_rows = locked.first(), reads.rows()
+    finally:
+        reads.cursor.close()
     if row is None:
         if by_key:
             raise InvalidKey("The key is malformed, unknown or revoked.")
@@ -185,7 +189,7 @@ def lock_and_read(conn: Connection, target: str | KeyRef, ids: list[str], now: d
         if touch_due(last_used_at, now):
             TOUCH_KEY.execute(conn, {"key_id": key_id, "at": now})
     start = BatchStart(SimpleNamespace(**row), [], set(), {})
-    for part, pid, n1, expires_at, purchased_at, body_hash, p, c, o, d, late in reads.rows():
+    for part, pid, n1, expires_at, purchased_at, body_hash, p, c, o, d, late in read_rows:
         if part == 0:
             start.pools.append(LivePool(pid, n1, expires_at, purchased_at))
         elif part == 1:

@@ -6,9 +6,13 @@ reads the event as a duplicate with its original charge. Nothing is charged twic
 import pytest
 from sqlalchemy import func, select
 
-from billing_core.db.engine import read_session
+from billing_core.db.engine import make_engine, read_session
 from billing_core.db.models import Account, LedgerEntry, UsageEvent
-from billing_core.services import usage
+from billing_core.errors import InvalidKey
+from billing_core.keys import hash_key
+from billing_core.services import account_keys, usage
+from billing_core.services.auth import KeyRef, authenticate_account_key
+from billing_core.services.context import Billing
 
 from ..conftest import T0
 from ..factories import compute, make_account
@@ -41,3 +45,26 @@ def test_a_missed_duplicate_trips_the_constraint_and_the_retry_reads_it(billing,
         after = s.get(Account, acc.account_id).used_ms, s.execute(select(func.count()).select_from(LedgerEntry)).scalar_one()
         stored = s.execute(select(func.count()).select_from(UsageEvent)).scalar_one()
     assert after == before and stored == size
+
+
+def test_a_refused_key_leaves_no_stale_read_behind_on_the_pooled_connection(billing, database_url, catalog):
+    """The key is checked inside the write transaction, after the reads were sent: refusing it must leave no
+    statement unfinished, or (SQLite) the pooled connection keeps reading the database as it was."""
+    acc = make_account(billing)
+    created = account_keys.create_key(billing, acc.account_id, name="to revoke", now=T0)
+    account_keys.revoke_key(billing, acc.account_id, created.key.id, now=T0)
+    with pytest.raises(InvalidKey) as refused:
+        usage.record_usage(billing, KeyRef(hash_key(created.secret)), [compute(acc.project_id, 1000)], now=T0)
+    # The error, with its traceback (and every object its frames held), lives on, as it may in a server.
+    assert refused.traceback
+
+    other = Billing(make_engine(database_url), catalog)  # another process's writer (the admin CLI, say)
+    try:
+        newcomer = make_account(other)
+    finally:
+        other.engine.dispose()
+    assert authenticate_account_key(billing, newcomer.api_key, now=T0) is not None
+    recorded = usage.record_usage(billing, KeyRef(hash_key(newcomer.api_key)), [compute(newcomer.project_id, 1000)],
+                                  now=T0)
+    assert recorded.account.id == newcomer.account_id
+    del refused

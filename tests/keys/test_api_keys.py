@@ -51,6 +51,29 @@ def test_a_revoked_key_is_refused_by_the_very_next_request(client, tenant):
     assert_error(client.delete("/api/v1/keys/key_" + "Z" * 20, headers=tenant.auth), 404, "not_found")
 
 
+def test_usage_sent_with_a_revoked_key_is_refused_and_records_nothing(client, tenant):
+    """POST /usage looks the key up inside its own write transaction: a revoked key must still get 401
+    whichever way the request is shaped, and leave the account as it was."""
+    created = client.post("/api/v1/keys", json={"name": "to revoke"}, headers=tenant.auth).json()
+    own = {"Authorization": f"Bearer {created['secret']}"}
+    event = {"id": "rk-1", "project_id": tenant.project_id, "kind": "compute", "duration_ms": 5_000}
+    ok = client.post("/api/v1/usage", json={"events": [event]}, headers=own)
+    assert ok.status_code == 200 and ok.json()["results"][0]["status"] == "accepted"
+    used = ok.json()["account"]["allowance"]["used_ms"]
+    client.delete(f"/api/v1/keys/{created['id']}", headers=tenant.auth)
+
+    fresh = {**event, "id": "rk-2"}
+    for body in ({"events": [fresh]},                                               # looked up in the transaction
+                 {"events": [{**fresh, "account_id": tenant.account_id}]},          # looked up first
+                 {"events": []}, {"nope": 1}):                                      # a bad body: the key still wins
+        assert_error(client.post("/api/v1/usage", json=body, headers=own), 401, "invalid_key")
+    assert_error(client.post("/api/v1/usage", content=b"{not json", headers=own), 401, "invalid_key")
+    account = client.get("/api/v1/account", headers=tenant.auth).json()
+    assert account["allowance"]["used_ms"] == used
+    replay = client.post("/api/v1/usage", json={"events": [fresh]}, headers=tenant.auth).json()
+    assert replay["results"][0]["status"] == "accepted"  # rk-2 was never recorded
+
+
 def test_a_provider_key_is_stored_shown_masked_replaced_and_removed(client, tenant, keys_server):
     path = f"/api/v1/projects/{tenant.project_id}/provider-keys"
     put = client.put(f"{path}/anthropic", json={"key": ANTHROPIC}, headers=tenant.auth)
