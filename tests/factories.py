@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
+from billing_core.drawdown import Balances, draw_compute
+from billing_core.plans import Catalog
 from billing_core.services import accounts
 from billing_core.services.context import Billing
 from billing_core.services.usage import UsageEventIn
@@ -29,3 +31,12 @@ def tokens(project_id: str, model: str, input_tokens: int, output_tokens: int, *
            **kw) -> UsageEventIn:
     return UsageEventIn(id=id or f"t{next(_serial)}", project_id=project_id, kind="tokens", model=model,
                         input_tokens=input_tokens, output_tokens=output_tokens, **kw)
+
+
+def sequential_balances(catalog: Catalog, plan: str, credit_micros: int, events: int, duration_ms: int) -> Balances:
+    """What one writer recording `events` identical compute events one by one leaves: the figure every
+    concurrent test must end at, to the micro."""
+    balances = Balances(catalog.plan(plan).included_ms, (), credit_micros, 0, None)
+    for _ in range(events):
+        _, balances = draw_compute(balances, duration_ms, catalog.compute_rate_micros_per_second)
+    return balances

@@ -29,7 +29,7 @@ class KeyRef:
     """A well-formed account key, by its digest, for a service that looks it up inside its own write
     transaction (one read fewer per request than authenticating first; see services/usage.py)."""
 
-    digest: str = ""
+    digest: str
 
 
 def key_ref(secret: str) -> KeyRef | None:

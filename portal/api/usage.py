@@ -90,7 +90,8 @@ def _parse_events(body: object) -> list:
 async def post_usage(request: Request):
     pending = pending_caller(request)  # called here, not as a dependency: FastAPI's resolution costs CPU
     raw = await request.body()
-    # The rest, the key lookup first, in one thread-pool call (each hand-off costs CPU; see deps.py).
+    # The rest in one thread call (each hand-off costs CPU); the key is checked there before anything is
+    # recorded, inside the batch's own transaction when it can be (_target).
     return await offload.in_thread(_post_usage, billing_of(request), pending, raw)
 
 

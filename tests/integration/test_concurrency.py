@@ -7,13 +7,12 @@ from sqlalchemy import func, select
 
 from billing_core.db.engine import make_engine, read_session
 from billing_core.db.models import Account, LedgerEntry, UsageEvent
-from billing_core.drawdown import Balances, draw_compute
 from billing_core.plans import load_catalog
 from billing_core.services.context import Billing
 from billing_core.services.usage import UsageEventIn, record_usage
 
 from ..conftest import T0
-from ..factories import make_account
+from ..factories import make_account, sequential_balances
 
 PROCESSES, PER_PROCESS, BATCH = 8, 500, 50
 DURATION_MS = 12_345  # 1234.5 micros at the credit rate: every event rounds, half to even
@@ -55,10 +54,7 @@ def test_eight_processes_with_half_replays_end_exact_to_the_micro(billing, datab
         assert p.exitcode == 0
 
     distinct = PROCESSES * PER_PROCESS // 2 + PER_PROCESS // 2
-    # What a single sequential writer would charge for that many identical events.
-    balances = Balances(billing.catalog.plan("hobby").included_ms, (), CREDIT, 0, None)
-    for _ in range(distinct):
-        _, balances = draw_compute(balances, DURATION_MS, billing.catalog.compute_rate_micros_per_second)
+    balances = sequential_balances(billing.catalog, "hobby", CREDIT, distinct, DURATION_MS)
 
     with read_session(billing.engine) as s:
         account = s.get(Account, acc.account_id)

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 
 from billing_core.db.engine import read_session
 from billing_core.db.models import Account, LedgerEntry, UsageEvent
-from billing_core.drawdown import Balances, draw_compute
 from billing_core.services import usage
 from billing_core.services.auth import KeyRef
 from billing_core.services.coalesce import Coalescer
@@ -17,7 +16,7 @@ from billing_core.services.usage import UsageEventIn, record_usage_grouped
 from billing_core.keys import hash_key
 
 from ..conftest import T0
-from ..factories import make_account
+from ..factories import make_account, sequential_balances
 
 THREADS, PER_THREAD = 8, 30
 DURATION_MS = 61_235  # past the allowance: the credit pays, with rounding
@@ -62,9 +61,7 @@ def test_concurrent_single_events_share_transactions_and_end_exact(billing, monk
     assert not failures, failures
 
     distinct = THREADS * PER_THREAD // 2 + PER_THREAD // 2
-    balances = Balances(billing.catalog.plan("hobby").included_ms, (), CREDIT, 0, None)
-    for _ in range(distinct):
-        _, balances = draw_compute(balances, DURATION_MS, billing.catalog.compute_rate_micros_per_second)
+    balances = sequential_balances(billing.catalog, "hobby", CREDIT, distinct, DURATION_MS)
     with read_session(billing.engine) as s:
         account = s.get(Account, acc.account_id)
         events = s.execute(select(func.count()).select_from(UsageEvent)).scalar_one()

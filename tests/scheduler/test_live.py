@@ -45,15 +45,20 @@ def make(billing, recorder: Recorder, name: str, every_s: float = 60.0) -> LiveS
                          tick_s=TICK_S, holder=name, on_event=recorder.on_event(name))
 
 
+def lead_and_follow(billing, recorder: Recorder, a: LiveScheduler, b: LiveScheduler) -> None:
+    """Start a first (so it leads), then b, which follows it; return once the job's first run is done."""
+    a.start()
+    wait_for(lambda: leader(billing.engine).holder == "a", what="a to lead")
+    b.start()
+    wait_for(lambda: ("b", "following", "a") in recorder.events, what="b to follow a")
+    wait_for(lambda: recorder.runs, what="the job to run")
+
+
 def test_of_two_instances_one_leads_and_a_due_job_runs_once_then_the_other_takes_over(billing):
     recorder = Recorder()
     a, b = make(billing, recorder, "a"), make(billing, recorder, "b")
-    a.start()
     try:
-        wait_for(lambda: leader(billing.engine).holder == "a", what="a to lead")
-        b.start()
-        wait_for(lambda: ("b", "following", "a") in recorder.events, what="b to follow a")
-        wait_for(lambda: recorder.runs, what="the job to run")
+        lead_and_follow(billing, recorder, a, b)
         time.sleep(5 * TICK_S)  # several more ticks of both: the 60 s job is not due again
         assert [name for name, _ in recorder.runs] == ["a"]
         assert a.leading and not b.leading
@@ -96,12 +101,8 @@ def test_a_lease_shorter_than_two_ticks_is_refused(sqlite_billing):
 def test_a_wake_runs_the_job_at_once_on_the_leader_only_and_a_burst_shares_runs(billing):
     recorder = Recorder()
     a, b = make(billing, recorder, "a"), make(billing, recorder, "b")
-    a.start()
     try:
-        wait_for(lambda: leader(billing.engine).holder == "a", what="a to lead")
-        b.start()
-        wait_for(lambda: ("b", "following", "a") in recorder.events, what="b to follow a")
-        wait_for(lambda: recorder.runs, what="the first, scheduled run")
+        lead_and_follow(billing, recorder, a, b)
         b.wake("work")  # a follower does not act
         a.wake("no-such-job")  # nor does a name no job has
         time.sleep(3 * TICK_S)
