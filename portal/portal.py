@@ -33,9 +33,8 @@ app.add_page(usage.usage, route=routes.USAGE, title="Usage · Tollgate", on_load
 app.add_page(billing.billing, route=routes.BILLING, title="Billing · Tollgate", on_load=billing.ON_LOAD)
 app.add_page(admin.admin_page, route=routes.ADMIN, title="Admin · Tollgate", on_load=admin.ON_LOAD)
 
-# Everything built so far (modules, pages, the API and its models) lives as long as the process: keep it out
-# of the garbage collector's scans, which otherwise walk it again at every collection that a usage batch's
-# allocations trigger (about a quarter of a batch's CPU; docs/benchmarks.md). Later objects are collected.
-import gc  # noqa: E402
+# Everything built so far (modules, pages, the API and its models) lives as long as the process: out of the
+# collector's scans, and young collections less often (portal/heap.py; docs/benchmarks.md).
+from .heap import settle  # noqa: E402
 
-gc.freeze()
+settle()
