@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from common import EDGE_TOKEN, PY, ROOT, SECRET_KEY, arg_value, parse_dbs, run_id
+from common import PY, ROOT, arg_value, parse_dbs, run_id
 
 CHILD = "TOLLGATE_BENCH_UNDER_CALLGRIND"
 
@@ -28,18 +28,11 @@ CHILD = "TOLLGATE_BENCH_UNDER_CALLGRIND"
 def measure(kind: str, batch: int, n: int) -> None:
     """Runs inside callgrind: set up, warm up, then count only the measured requests."""
     from ingest import setup
-    from profile_asgi import call, usage_body
+    from profile_asgi import app_for, call, run_inline, usage_body
 
     db, acc, projects = setup(kind)
-    os.environ.update(TOLLGATE_DATABASE_URL=db.url, TOLLGATE_ENV="test", TOLLGATE_SECRET_KEY=SECRET_KEY,
-                      TOLLGATE_EDGE_TOKEN=EDGE_TOKEN)
-    from portal.api.asgi import app
-    import portal.api.offload
-
-    async def inline(func, *args):  # no thread hand-off: one thread, counted the same way every run
-        return func(*args)
-
-    portal.api.offload.in_thread = inline
+    app = app_for(db)
+    run_inline()  # one thread, counted the same way every run
     prefix = run_id()
     bodies = [usage_body(prefix, i, batch, projects) for i in range(n + 3)]
 

@@ -92,6 +92,32 @@ async def call(app, method: str, path: str, key: str, body: bytes = b"", query: 
     return status, b"".join(chunks)
 
 
+
+def app_for(db):
+    """The API app of portal.api.asgi on the benchmark's database (importing it settles the heap, as a server does)."""
+    os.environ.update(TOLLGATE_DATABASE_URL=db.url, TOLLGATE_ENV="test", TOLLGATE_SECRET_KEY=SECRET_KEY,
+                      TOLLGATE_EDGE_TOKEN=EDGE_TOKEN)
+    from portal.api.asgi import app
+
+    return app
+
+
+def run_inline() -> None:
+    """Run what would go to a thread pool inline, in the event loop's thread: one thread sees all the work
+    (cProfile, callgrind), and thread hand-offs are left out of the figure."""
+    import anyio.to_thread
+    import portal.api.offload
+
+    async def run_sync(func, *args, **kwargs):
+        return func(*args)
+
+    async def in_thread(func, *args):
+        return func(*args)
+
+    anyio.to_thread.run_sync = run_sync
+    portal.api.offload.in_thread = in_thread
+
+
 def main(argv: list[str]) -> None:
     kind = parse_dbs(argv)[0]
     endpoint = arg_value(argv, "--endpoint", "usage")
@@ -99,31 +125,9 @@ def main(argv: list[str]) -> None:
     n = int(arg_value(argv, "--requests", "30"))
     sort = arg_value(argv, "--profile", "")
     db, acc, projects = setup(kind)
-    os.environ.update(TOLLGATE_DATABASE_URL=db.url, TOLLGATE_ENV="test", TOLLGATE_SECRET_KEY=SECRET_KEY,
-                      TOLLGATE_EDGE_TOKEN=EDGE_TOKEN)
-    from portal.api.asgi import app
-
-    if os.environ.get("BENCH_GC_FREEZE"):  # experiment: what the app's garbage collector settings change
-        import gc
-
-        gc.freeze()
-        if os.environ.get("BENCH_GC_THRESHOLD"):
-            gc.set_threshold(int(os.environ["BENCH_GC_THRESHOLD"]), 20, 100)
-
+    app = app_for(db)
     if "--inline" in argv:
-        # Run what would go to the thread pool inline, so cProfile (one thread) sees all of the work.
-        import anyio.to_thread
-
-        async def run_sync(func, *args, **kwargs):
-            return func(*args)
-
-        anyio.to_thread.run_sync = run_sync
-        import portal.api.offload
-
-        async def in_thread(func, *args):
-            return func(*args)
-
-        portal.api.offload.in_thread = in_thread
+        run_inline()
     prefix = run_id()
     if endpoint == "usage":
         bodies = [usage_body(prefix, i, batch, projects) for i in range(n + 5)]

@@ -32,6 +32,7 @@ def _bind_none_quickly() -> None:
 
 def _prepare_sqlite(engine: Engine) -> None:
     _bind_none_quickly()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # Let SQLAlchemy, not the driver, decide when a transaction begins, so writers can take
