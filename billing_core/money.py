@@ -14,6 +14,16 @@ def round_micros(amount: Decimal) -> int:
     return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
+def div_round_half_even(numerator: int, denominator: int) -> int:
+    """numerator / denominator (denominator > 0) rounded to a whole micro, half to even: what round_micros
+    gives for the same exact quotient, in integer arithmetic (a price is computed for every usage event)."""
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
 def usd_to_micros(usd: str | int | Decimal) -> int:
     """Parse a USD amount given as text or integer ("12.50") into micros, exactly, or refuse it."""
     text = str(usd).strip()

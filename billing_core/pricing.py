@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
-from .money import round_micros
+from .money import div_round_half_even
 from .plans import Catalog
 
 
@@ -15,7 +14,7 @@ class UnknownModel(LookupError):
 
 def compute_cost_micros(duration_ms: int, rate_micros_per_second: int) -> int:
     """Price of compute time, rounded once to a whole micro, half to even."""
-    return round_micros(Decimal(duration_ms) * rate_micros_per_second / 1000)
+    return div_round_half_even(duration_ms * rate_micros_per_second, 1000)
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,6 @@ def token_cost(catalog: Catalog, *, model: str, input_tokens: int, output_tokens
         if key_source == "byok":
             return TokenCost(0, 0)
         raise UnknownModel(model)
-    exact = (Decimal(input_tokens) * price.input_micros_per_mtok
-             + Decimal(output_tokens) * price.output_micros_per_mtok) / 1_000_000
-    listed = round_micros(exact)
+    listed = div_round_half_even(input_tokens * price.input_micros_per_mtok
+                                 + output_tokens * price.output_micros_per_mtok, 1_000_000)
     return TokenCost(listed, 0 if key_source == "byok" else listed)

@@ -12,6 +12,7 @@ the ORM, by bring_up_to_date in the same transaction (then without the pipeline)
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -21,24 +22,21 @@ from .. import notify
 from ..db.engine import write_connection
 from ..db.models import Account, Activity, LedgerEntry
 from ..db.raw import BulkInsert, in_pipeline
-from ..drawdown import Balances, Charge, draw_compute, draw_money
-from ..periods import classify_timestamp
-from ..pricing import UnknownModel, compute_cost_micros, token_cost
 from ..sync.outbox import account_item
 from .auth import KeyRef
+from .chain import Chain, Link, State
 from .coalesce import Coalescer
 from .context import Billing
 from .journal import Journal
 from .periods import bring_up_to_date
-from .rollups import RollupBatch
-from .state import balances_of, refresh_status
 from .usage_sql import (BALANCE_FIELDS, INSERT_EVENTS, INSERT_OUTBOX, UPDATE_ACCOUNT, UPDATE_ACCOUNT_NOTED,
-                        UPDATE_POOL, LivePool, insert_dicts, load_account, lock_and_read, open_pools)
+                        BatchStart, LivePool, insert_dicts, load_account, lock_and_read, open_pools)
+from .usage_walk import Walk
 from .views import account_view
 
 # The event types and the checks that need no database live in usage_events; importers keep using this module.
 from .usage_events import (MAX_BATCH, MAX_DURATION_MS, MAX_TOKENS, BatchResult, Charged,  # noqa: F401
-                           EventResult, UsageEventIn, _reject, invalid_reason)
+                           EventResult, Prepared, UsageEventIn, _reject, invalid_reason, prepare)
 
 
 @notify.after_commit
@@ -50,16 +48,24 @@ def record_usage(billing: Billing, account: str | KeyRef, events: list[UsageEven
     # Pipelined only while the rows are few: a big batch's events and ledger go by COPY, which a pipeline
     # cannot carry, and its round trips are a small part of it anyway.
     pipeline = len(events) < BulkInsert.COPY_FROM_ROWS
+    # Fingerprints, checks and prices need no lock: worked out first, so that while one batch of an account
+    # holds its lock, the next one's are being prepared.
+    prepared = [prepare(billing.catalog, e) for e in events]
     try:
         try:
-            return _record_once(billing, account, events, now, pipeline=pipeline)
+            return _record_once(billing, account, events, prepared, now, pipeline=pipeline,
+                                chained=len(events) >= CHAIN_FROM)
         except _BringUpFirst:
-            return _record_once(billing, account, events, now, pipeline=False)
+            return _record_once(billing, account, events, prepared, now, pipeline=False)
     except IntegrityError:
-        return _record_once(billing, account, events, now, pipeline=False)
+        return _record_once(billing, account, events, prepared, now, pipeline=False)
 
 
 _GROUPS = Coalescer()
+_CHAIN = Chain()
+# Batches this big walk ahead of their lock when the batch before them is in this process (services/chain.py);
+# a small one's walk is short, and it is better off with its lock request already waiting at the database.
+CHAIN_FROM = 100
 
 
 def record_usage_grouped(billing: Billing, account: str | KeyRef, events: list[UsageEventIn], *,
@@ -76,37 +82,86 @@ class _BringUpFirst(Exception):
     needs each statement's answer before the next (its row counts), so the batch runs again unpipelined."""
 
 
-def _record_once(billing: Billing, target: str | KeyRef, events: list[UsageEventIn], now: datetime, *,
-                 pipeline: bool) -> BatchResult:
-    with write_connection(billing.engine, pipeline=pipeline) as conn:
-        start = lock_and_read(conn, target, list({e.id for e in events}), now)
-        account, pools, account_id = start.account, start.pools, start.account.id
-        journal = Journal(account_id, now)
-        brought_up = account.period_end <= now or any(p.expires_at <= now for p in pools)
-        if brought_up:
-            if in_pipeline(conn):
-                raise _BringUpFirst
-            account, pools = _bring_up_to_date(billing, conn, account_id, now, journal)
-        loaded = {f: getattr(account, f) for f in BALANCE_FIELDS}
-        live = [p for p in pools if p.remaining_ms > 0]
-        applier = _BatchApplier(billing, conn, account, balances_of(account, live, now), journal, now)
-        results = applier.apply(events, start.projects, start.existing)
-        applier.write()
-        live = applier.pools_after(live)
-        refresh_status(account, balances_of(account, live, now), journal)
-        noted = bool(applier.rows) or brought_up  # the edge's copy of the balances changed: one outbox row
-        if any(getattr(account, f) != loaded[f] for f in BALANCE_FIELDS):
-            params = {"account_id": account_id, "v_used": account.used_ms, "v_credit": account.credit_balance_micros,
-                      "v_overage": account.overage_micros, "v_status": account.status}
-            if noted and conn.dialect.name == "postgresql":
-                UPDATE_ACCOUNT_NOTED.execute(conn, {**params, "o_item": account_item(account_id), "o_at": now})
-                noted = False
+def _record_once(billing: Billing, target: str | KeyRef, events: list[UsageEventIn], prepared: list[Prepared],
+                 now: datetime, *, pipeline: bool, chained: bool = False) -> BatchResult:
+    key = (billing.engine, target)
+    link, ahead = _CHAIN.join(key) if chained else (None, None)
+    try:
+        guess = _Guess.after(billing, ahead, events, prepared, now) if ahead is not None else None
+        with write_connection(billing.engine, pipeline=pipeline) as conn:
+            start = lock_and_read(conn, target, list({e.id for e in events}), now)
+            account, pools, account_id = start.account, start.pools, start.account.id
+            journal = Journal(account_id, now)
+            brought_up = account.period_end <= now or any(p.expires_at <= now for p in pools)
+            if brought_up:
+                if in_pipeline(conn):
+                    raise _BringUpFirst
+                account, pools = _bring_up_to_date(billing, conn, account_id, now, journal)
+            live = [p for p in pools if p.remaining_ms > 0]
+            if guess is not None and not brought_up and guess.holds(start, live):
+                walk = guess.walk
+                INSERT_EVENTS.execute(conn, guess.rows)
             else:
-                UPDATE_ACCOUNT.execute(conn, params)
-        if noted:
-            INSERT_OUTBOX.execute(conn, [(account_item(account_id), now)])
-        _flush_journal(conn, journal)
-        return BatchResult(results, account_view(account, live))
+                rows = []
+                walk = Walk(billing.catalog, account, live, start.projects, start.existing, journal, now,
+                            rows.append).run(events, prepared)
+                INSERT_EVENTS.execute(conn, rows)
+            if link is not None:
+                link.publish(walk.state_after())
+            return _write(conn, walk, brought_up)
+    finally:
+        if link is not None:
+            _CHAIN.leave(key, link)
+
+
+def _write(conn: Connection, walk: Walk, brought_up: bool) -> BatchResult:
+    """What the walk left: pools and rollups, the account's row (and the edge's outbox row), the ledger."""
+    walk.write(conn)
+    account, account_id, now = walk.account, walk.account.id, walk.now
+    noted = bool(walk.accepted) or brought_up  # the edge's copy of the balances changed: one outbox row
+    if any(getattr(account, f) != walk.loaded[f] for f in BALANCE_FIELDS):
+        params = {"account_id": account_id, "v_used": account.used_ms, "v_credit": account.credit_balance_micros,
+                  "v_overage": account.overage_micros, "v_status": account.status}
+        if noted and conn.dialect.name == "postgresql":
+            UPDATE_ACCOUNT_NOTED.execute(conn, {**params, "o_item": account_item(account_id), "o_at": now})
+            noted = False
+        else:
+            UPDATE_ACCOUNT.execute(conn, params)
+    if noted:
+        INSERT_OUTBOX.execute(conn, [(account_item(account_id), now)])
+    _flush_journal(conn, walk.journal)
+    return BatchResult(walk.results, account_view(account, walk.live))
+
+
+class _Guess:
+    """A batch walked, before its lock, over the state the batch ahead of it left (services/chain.py)."""
+
+    def __init__(self, walk: Walk, rows: list[tuple], assumed: State) -> None:
+        self.walk, self.rows, self.assumed = walk, rows, assumed
+
+    @classmethod
+    def after(cls, billing: Billing, ahead: Link, events: list[UsageEventIn], prepared: list[Prepared],
+              now: datetime) -> _Guess | None:
+        before = ahead.wait()
+        if before is None:
+            return None
+        existing = {}
+        for e in events:
+            found = before.seen.get(e.id)
+            if found is not None:
+                existing[e.id] = (found[0], EventResult(e.id, "duplicate", found[1].charged, found[1].late))
+        assumed = State(before.account, before.live, before.projects, dict(existing))
+        rows: list[tuple] = []
+        account = SimpleNamespace(**before.account)
+        walk = Walk(billing.catalog, account, list(before.live), before.projects, existing,
+                    Journal(account.id, now), now, rows.append).run(events, prepared)
+        return cls(walk, rows, assumed)
+
+    def holds(self, start: BatchStart, live: list[LivePool]) -> bool:
+        """Whether the locked read found exactly what the guess assumed (then its walk is the one)."""
+        a = self.assumed
+        return (vars(start.account) == a.account and live == list(a.live) and start.projects == a.projects
+                and start.existing == a.seen)
 
 
 def _bring_up_to_date(billing: Billing, conn: Connection, account_id: str, now: datetime, journal: Journal):
@@ -123,107 +178,3 @@ def _flush_journal(conn: Connection, journal: Journal) -> None:
     insert_dicts(conn, LedgerEntry.__table__, journal.entries)
     insert_dicts(conn, Activity.__table__, journal.activities)
     journal.entries, journal.activities = [], []
-
-
-class _BatchApplier:
-    """Walks one batch in order over the account's balances, then writes everything in bulk."""
-
-    def __init__(self, billing: Billing, conn: Connection, account, balances: Balances,
-                 journal: Journal, now: datetime) -> None:
-        self.catalog, self.conn, self.account, self.journal, self.now = (
-            billing.catalog, conn, account, journal, now)
-        self.balances = balances
-        self.start_balances = balances
-        self.rows: list[tuple] = []
-        self.rollups = RollupBatch(account.id)
-        self.seen: dict[str, tuple[str, EventResult]] = {}
-
-    def apply(self, events: list[UsageEventIn], projects: set[str],
-              existing: dict[str, tuple[str, EventResult]]) -> list[EventResult]:
-        self.seen = existing
-        return [self._one(event, projects) for event in events]
-
-    def _one(self, event: UsageEventIn, projects: set[str]) -> EventResult:
-        body_hash = event.body_hash()
-        if event.id in self.seen:
-            original_hash, original = self.seen[event.id]
-            if original_hash != body_hash:
-                return _reject(event.id, "idempotency_conflict",
-                               "This event id was already used with a different body.")
-            return EventResult(event.id, "duplicate", original.charged, original.late)
-        reason = invalid_reason(event)
-        if reason:
-            return _reject(event.id, "invalid_event", reason + ".")
-        if event.project_id not in projects:
-            return _reject(event.id, "unknown_project", "No such project in this account.")
-        occurred = event.timestamp or self.now
-        when = classify_timestamp(occurred, now=self.now, period_start=self.account.period_start)
-        if when == "future":
-            return _reject(event.id, "timestamp_in_future", "The timestamp is more than 5 minutes ahead.")
-        if event.kind == "compute":
-            list_cost = compute_cost_micros(event.duration_ms, self.catalog.compute_rate_micros_per_second)
-            charge, self.balances = draw_compute(self.balances, event.duration_ms,
-                                                 self.catalog.compute_rate_micros_per_second)
-        else:
-            try:
-                cost = token_cost(self.catalog, model=event.model, input_tokens=event.input_tokens,
-                                  output_tokens=event.output_tokens, key_source=event.key_source)
-            except UnknownModel:
-                return _reject(event.id, "unknown_model", f"Model {event.model!r} is not in the price table.")
-            list_cost = cost.list_micros
-            charge, self.balances = draw_money(self.balances, cost.charged_micros)
-        result = EventResult(event.id, "accepted", Charged.of(charge), when == "late")
-        self.seen[event.id] = (body_hash, result)
-        self._journal(event, charge)
-        self.rows.append(self._row(event, body_hash, occurred, charge, list_cost, result.late))
-        self.rollups.add(event, occurred, charge.money_micros, list_cost)
-        return result
-
-    def _journal(self, event: UsageEventIn, charge: Charge) -> None:
-        # Zero amounts are no entry (Journal.entry skips them too); testing here first saves the calls,
-        # which add up at a thousand events a batch.
-        b, period, ref, entry = self.balances, self.account.period_start, event.id, self.journal.entry
-        if charge.allowance_ms:
-            entry(book="allowance", kind="usage", amount=-charge.allowance_ms,
-                  balance_after=b.allowance_remaining_ms, period_start=period, ref_type="event", ref_id=ref)
-        if charge.pool_draws:
-            remaining = {p.id: p.remaining_ms for p in b.pools}
-            for pool_id, ms in charge.pool_draws:
-                entry(book="pool", kind="usage", amount=-ms, balance_after=remaining[pool_id],
-                      period_start=period, ref_type="event", ref_id=ref, pool_id=pool_id)
-        if charge.credit_micros or charge.debt_micros:
-            entry(book="credit", kind="usage", amount=-(charge.credit_micros + charge.debt_micros),
-                  balance_after=b.credit_micros, period_start=period, ref_type="event", ref_id=ref)
-        if charge.overage_micros:
-            entry(book="overage", kind="usage", amount=charge.overage_micros,
-                  balance_after=b.overage_micros, period_start=period, ref_type="event", ref_id=ref)
-
-    def _row(self, event: UsageEventIn, body_hash: str, occurred: datetime, charge: Charge, list_cost: int,
-             late: bool) -> tuple:
-        """One usage_events row, in EVENT_COLUMNS order."""
-        return (self.account.id, event.id, body_hash, event.project_id, event.kind, occurred, self.now,
-                self.account.period_start, event.duration_ms, event.model, event.provider, event.input_tokens,
-                event.output_tokens, event.key_source if event.kind == "tokens" else None, event.agent,
-                event.run_id, charge.allowance_ms, charge.pool_ms, charge.credit_micros, charge.overage_micros,
-                charge.debt_micros, list_cost, late)
-
-    def write(self) -> None:
-        if not self.rows:
-            return
-        INSERT_EVENTS.execute(self.conn, self.rows)
-        before = {p.id: p.remaining_ms for p in self.start_balances.pools}
-        changed = [{"pid": p.id, "rem": p.remaining_ms} for p in self.balances.pools
-                   if p.remaining_ms != before[p.id]]
-        if changed:
-            UPDATE_POOL.execute(self.conn, changed)
-        acc, b = self.account, self.balances
-        acc.used_ms = acc.included_ms - b.allowance_remaining_ms
-        acc.credit_balance_micros = b.credit_micros
-        acc.overage_micros = b.overage_micros
-        self.rollups.write(self.conn)
-
-    def pools_after(self, live: list[LivePool]) -> list[LivePool]:
-        """The live pools once the batch is written: those with time left, in the same order."""
-        remaining = {p.id: p.remaining_ms for p in self.balances.pools}
-        after = [LivePool(p.id, remaining.get(p.id, p.remaining_ms), p.expires_at, p.purchased_at) for p in live]
-        return [p for p in after if p.remaining_ms > 0]

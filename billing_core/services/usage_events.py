@@ -7,10 +7,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import orjson
 
 from ..drawdown import Charge
+from ..plans import Catalog
+from ..pricing import UnknownModel, compute_cost_micros, token_cost
 from .views import AccountView
 
 MAX_BATCH = 1000
@@ -98,6 +101,32 @@ def invalid_reason(event: UsageEventIn) -> str | None:
     else:
         return "kind must be compute or tokens"
     return None
+
+
+class Prepared(NamedTuple):
+    """What can be known of an event before its account's lock is taken (it depends on the event and the
+    catalog only), so that one batch is prepared while another holds the lock."""
+
+    body_hash: str
+    invalid: str | None  # invalid_reason
+    list_cost: int  # the price at list: compute time at the catalog rate, tokens at the price table
+    charged: int | None  # tokens: what credit pays (0 on BYOK); None for compute (drawn as time) or unknown model
+    unknown_model: bool
+
+
+def prepare(catalog: Catalog, event: UsageEventIn) -> Prepared:
+    reason = invalid_reason(event)
+    if reason:
+        return Prepared(event.body_hash(), reason, 0, None, False)
+    if event.kind == "compute":
+        return Prepared(event.body_hash(), None,
+                        compute_cost_micros(event.duration_ms, catalog.compute_rate_micros_per_second), None, False)
+    try:
+        cost = token_cost(catalog, model=event.model, input_tokens=event.input_tokens,
+                          output_tokens=event.output_tokens, key_source=event.key_source)
+    except UnknownModel:
+        return Prepared(event.body_hash(), None, 0, None, True)
+    return Prepared(event.body_hash(), None, cost.list_micros, cost.charged_micros, False)
 
 
 _HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing_core.money import MICROS_PER_USD, format_usd, round_micros, usd_to_micros
+from billing_core.money import MICROS_PER_USD, div_round_half_even, format_usd, round_micros, usd_to_micros
 
 from .builders import FAST
 
@@ -95,3 +95,23 @@ def test_format_usd_shows_dollars_with_cents_and_sub_cent_digits(micros, text):
 def test_format_usd_round_trips_through_usd_to_micros(micros):
     text = format_usd(micros)
     assert usd_to_micros(text.replace("$", "").replace(",", "")) == micros
+
+
+@pytest.mark.parametrize(("numerator", "denominator", "expected"), [
+    (2500, 1000, 2), (3500, 1000, 4), (-2500, 1000, -2), (-3500, 1000, -4), (500, 1000, 0),
+    (2499, 1000, 2), (2501, 1000, 3), (-2501, 1000, -3), (7, 1, 7), (0, 1000, 0), (1, 3, 0), (2, 3, 1),
+])
+def test_div_round_half_even_rounds_half_to_even(numerator, denominator, expected):
+    assert div_round_half_even(numerator, denominator) == expected
+
+
+@FAST
+@given(numerator=st.integers(-(10**24), 10**24), denominator=st.integers(1, 10**9))
+def test_div_round_half_even_equals_round_micros_of_the_exact_quotient(numerator, denominator):
+    expected = round(Fraction(numerator, denominator))  # Fraction rounds half to even, exactly
+    assert div_round_half_even(numerator, denominator) == expected
+    with localcontext() as ctx:
+        ctx.prec = 80
+        quotient = Decimal(numerator) / denominator
+        if quotient * denominator == numerator:  # the quotient has a finite decimal form: round_micros agrees
+            assert round_micros(quotient) == expected
