@@ -94,7 +94,7 @@ async def call(app, method: str, path: str, key: str, body: bytes = b"", query: 
 
 
 def app_for(db):
-    """The API app of portal.api.asgi on the benchmark's database (importing it settles the interpreter, as a server does)."""
+    """The API app of portal.api.asgi on the benchmark's database (importing it settles the heap, as a server does)."""
     os.environ.update(TOLLGATE_DATABASE_URL=db.url, TOLLGATE_ENV="test", TOLLGATE_SECRET_KEY=SECRET_KEY,
                       TOLLGATE_EDGE_TOKEN=EDGE_TOKEN)
     from portal.api.asgi import app

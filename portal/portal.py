@@ -34,7 +34,7 @@ app.add_page(billing.billing, route=routes.BILLING, title="Billing · Tollgate",
 app.add_page(admin.admin_page, route=routes.ADMIN, title="Admin · Tollgate", on_load=admin.ON_LOAD)
 
 # Everything built so far (modules, pages, the API and its models) lives as long as the process: out of the
-# collector's scans, and young collections less often (portal/tuning.py; docs/benchmarks.md).
-from .tuning import settle  # noqa: E402
+# collector's scans, and young collections less often (portal/heap.py; docs/benchmarks.md).
+from .heap import settle  # noqa: E402
 
 settle()

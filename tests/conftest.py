@@ -117,6 +117,21 @@ def sqlite_billing(sqlite_url, catalog):
     engine.dispose()
 
 
+@pytest.fixture
+def pg_url(pg_session_schema) -> str:
+    """A migrated, empty PostgreSQL schema, for tests of what only PostgreSQL does."""
+    url = pg_schema_url(pg_session_schema)
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def pg_billing(pg_url, catalog):
+    engine = make_engine(pg_url)
+    yield Billing(engine=engine, catalog=catalog)
+    engine.dispose()
+
+
 @pytest.fixture(autouse=True)
 def no_unexpected_errors(caplog):
     """Fail a test during which the app logged an error it did not expect."""

@@ -11,6 +11,7 @@ the ORM, by bring_up_to_date in the same transaction (then without the pipeline)
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -26,6 +27,7 @@ from ..sync.outbox import account_item
 from .auth import KeyRef
 from .chain import Chain, Link, State
 from .coalesce import Coalescer
+from .handoff import quick_handoff
 from .context import Billing
 from .journal import Journal
 from .periods import bring_up_to_date
@@ -51,20 +53,24 @@ def record_usage(billing: Billing, account: str | KeyRef, events: list[UsageEven
     # Fingerprints, checks and prices need no lock: worked out first, so that while one batch of an account
     # holds its lock, the next one's are being prepared.
     prepared = [prepare(billing.catalog, e) for e in events]
-    try:
+    big = len(events) >= CHAIN_FROM and billing.engine.dialect.name == "postgresql"
+    with quick_handoff() if big else nullcontext():
         try:
-            return _record_once(billing, account, events, prepared, now, pipeline=pipeline,
-                                chained=len(events) >= CHAIN_FROM)
-        except _BringUpFirst:
+            try:
+                return _record_once(billing, account, events, prepared, now, pipeline=pipeline, chained=big)
+            except _BringUpFirst:
+                return _record_once(billing, account, events, prepared, now, pipeline=False)
+        except IntegrityError:
             return _record_once(billing, account, events, prepared, now, pipeline=False)
-    except IntegrityError:
-        return _record_once(billing, account, events, prepared, now, pipeline=False)
 
 
 _GROUPS = Coalescer()
 _CHAIN = Chain()
-# Batches this big walk ahead of their lock when the batch before them is in this process (services/chain.py);
-# a small one's walk is short, and it is better off with its lock request already waiting at the database.
+# On PostgreSQL, batches this big walk ahead of their lock when the batch before them is in this process
+# (services/chain.py), and shorten the interpreter's switch interval while they are recorded
+# (services/handoff.py). A small one's walk is short, and it is better off with its lock request already
+# waiting at the database. On SQLite the database's work is this process's own CPU, which the walk ahead
+# only competes with: 6 % fewer events a second measured, so SQLite's batches walk inside their lock.
 CHAIN_FROM = 100
 
 

@@ -1,6 +1,6 @@
 """The API alone as an ASGI app (`uvicorn portal.api.asgi:app`), for tests and API-only deployments."""
 
-from ..tuning import settle
+from ..heap import settle
 from ..runtime import get_billing
 from ..settings import get_settings
 from .app import create_api
@@ -8,5 +8,5 @@ from .app import create_api
 app = create_api(get_billing(), get_settings())
 
 # Everything built so far lives as long as the process: out of the collector's scans (about a quarter of a
-# 1000-event batch's CPU before, docs/benchmarks.md), and young collections less often (portal/tuning.py).
+# 1000-event batch's CPU before, docs/benchmarks.md), and young collections less often (portal/heap.py).
 settle()

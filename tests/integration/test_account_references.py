@@ -86,12 +86,11 @@ def test_an_account_no_rows_name_can_be_deleted(billing):
         assert conn.execute(select(_accounts.c.id).where(_accounts.c.id == acc.account_id)).first() is None
 
 
-def test_postgresql_an_insert_in_flight_holds_its_account_as_a_foreign_key_would(billing, database_url):
+def test_postgresql_an_insert_in_flight_holds_its_account_as_a_foreign_key_would(pg_billing, pg_url):
     """The insert locks the account FOR KEY SHARE until it commits: a delete of the account waits for it."""
-    if billing.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's row locks; SQLite has one writer at a time")
+    billing = pg_billing
     acc, event, _ = _recorded(billing)
-    other = make_engine(database_url)
+    other = make_engine(pg_url)
     with billing.engine.connect() as inserting:
         tx = inserting.begin()
         inserting.execute(insert(_events), [{**event, "event_id": "in-flight"}])

@@ -1,5 +1,5 @@
-"""Chained batches (billing_core/services/chain.py): a big batch that arrives while another of the same account
-is in flight in this process walks ahead of its lock, over the state the first one leaves. Whatever happens
+"""Chained batches (billing_core/services/chain.py), on PostgreSQL: a big batch that arrives while another of
+the same account is in flight in this process walks ahead of its lock, over the state the first one leaves. Whatever happens
 in between, what is recorded is exactly what recording the batches one after the other records: the walk
 stands only when the locked read finds what it assumed, and is done again otherwise."""
 
@@ -16,6 +16,7 @@ from ..conftest import T0
 from ..factories import compute, make_account
 
 SIZE = usage.CHAIN_FROM + 20
+
 MINUTES_20 = 20 * 60_000
 
 
@@ -98,7 +99,8 @@ def _run_both(billing, account_id: str, first: list, second: list, *, between=No
     return results["first"], results["second"]
 
 
-def test_the_second_batch_walks_ahead_and_records_what_one_after_the_other_records(billing, monkeypatch):
+def test_the_second_batch_walks_ahead_and_records_what_one_after_the_other_records(pg_billing, monkeypatch):
+    billing = pg_billing
     reference = make_account(billing, plan="hobby", credit_micros=50_000_000)
     ref_first, ref_second = _batches(reference.project_id)
     expected = (_outcome(usage.record_usage(billing, reference.account_id, ref_first, now=T0)),
@@ -115,7 +117,8 @@ def test_the_second_batch_walks_ahead_and_records_what_one_after_the_other_recor
     assert _state(billing, acc.account_id) == _state(billing, reference.account_id)
 
 
-def test_a_change_between_the_two_makes_the_second_walk_again(billing, monkeypatch):
+def test_a_change_between_the_two_makes_the_second_walk_again(pg_billing, monkeypatch):
+    billing = pg_billing
     reference = make_account(billing, plan="hobby", credit_micros=50_000_000)
     ref_first, ref_second = _batches(reference.project_id)
     usage.record_usage(billing, reference.account_id, ref_first, now=T0)
@@ -147,7 +150,8 @@ def test_a_change_between_the_two_makes_the_second_walk_again(billing, monkeypat
     assert _state(billing, acc.account_id) == _state(billing, reference.account_id)
 
 
-def test_when_the_batch_ahead_fails_after_walking_the_second_records_as_if_it_never_ran(billing, monkeypatch):
+def test_when_the_batch_ahead_fails_after_walking_the_second_records_as_if_it_never_ran(pg_billing, monkeypatch):
+    billing = pg_billing
     reference = make_account(billing, plan="hobby", credit_micros=50_000_000)
     _, ref_second = _batches(reference.project_id)
     expected_second = _outcome(usage.record_usage(billing, reference.account_id, ref_second, now=T0))
@@ -178,3 +182,35 @@ def test_small_batches_do_not_join_the_chain(billing, monkeypatch, size):
     spy = _Spy(monkeypatch)
     usage.record_usage(billing, acc.account_id, [compute(acc.project_id, 1000) for _ in range(size)], now=T0)
     assert spy.joined == 0 and not usage._CHAIN._newest
+
+
+def test_a_big_batch_is_recorded_with_the_short_switch_interval_and_a_small_one_without(pg_billing, monkeypatch):
+    billing = pg_billing
+    import sys
+
+    from billing_core.services.handoff import QUICK_SWITCH_S
+
+    acc = make_account(billing, plan="hobby", credit_micros=1_000_000)
+    real, seen = usage._record_once, []
+
+    def spy(*args, **kwargs):
+        seen.append(sys.getswitchinterval())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(usage, "_record_once", spy)
+    usual = sys.getswitchinterval()
+    usage.record_usage(billing, acc.account_id, [compute(acc.project_id, 1000) for _ in range(SIZE)], now=T0)
+    usage.record_usage(billing, acc.account_id, [compute(acc.project_id, 1000)], now=T0)
+    assert seen == [QUICK_SWITCH_S, usual] and sys.getswitchinterval() == usual
+
+
+def test_sqlite_batches_do_not_chain_or_shorten_the_switch_interval(sqlite_billing, monkeypatch):
+    import sys
+
+    billing = sqlite_billing
+    acc = make_account(billing, plan="hobby", credit_micros=1_000_000)
+    spy, usual = _Spy(monkeypatch), sys.getswitchinterval()
+    real, seen = usage._record_once, []
+    monkeypatch.setattr(usage, "_record_once", lambda *a, **k: seen.append(sys.getswitchinterval()) or real(*a, **k))
+    usage.record_usage(billing, acc.account_id, [compute(acc.project_id, 1000) for _ in range(SIZE)], now=T0)
+    assert spy.joined == 0 and seen == [usual]
