@@ -121,7 +121,6 @@ def bulk(db: Database, acc: BenchAccount, projects: list[str], count: int, today
     """Insert `count` events for the account with one INSERT ... SELECT, then upsert their rollups."""
     midnight = datetime(today.year, today.month, today.day)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    period_start = now  # like the account's current period start: every row is a late event of it
     p0, p1, p2 = projects
     m = MODELS
     if db.kind == "sqlite":
