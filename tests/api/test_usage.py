@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 
-
 from .helpers import (USAGE, ZERO_CHARGE, assert_error, assert_rejection, both_databases, charge, compute_event,
                       get_account, new_id, parse_rfc3339, post_usage, rfc3339, tokens_event, unchanged, utcnow)
 
