@@ -15,8 +15,18 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from common import arg_value, billing_for, create_account, database, parse_dbs, percentiles, record, \
-    running_server, wrk
+from common import (
+    arg_value,
+    billing_for,
+    create_account,
+    database,
+    parse_dbs,
+    percentiles,
+    record,
+    running_server,
+    wrk,
+)
+from settle import settle
 
 IN_PROCESS_TARGET_MS, HTTP_TARGET_MS = 1.0, 10.0
 CONNECTIONS = 2
@@ -41,6 +51,7 @@ def run(kind: str, seconds: int, calls: int) -> None:
     from billing_core.services.gate import check
 
     db, acc, billing = setup(kind)
+    settle([kind])
     questions = [dict(kind="compute", duration_ms=60_000),
                  dict(kind="tokens", model="claude-sonnet-4", input_tokens=2000, output_tokens=500)]
     for i in range(200):

@@ -21,7 +21,18 @@ import subprocess
 import sys
 import time
 
-from common import PG_BASE_URL, PY, RESULTS, ROOT, SERVER, arg_value, load_average, machine, parse_dbs, wrk_available
+from common import (
+    PY,
+    RESULTS,
+    ROOT,
+    SERVER,
+    arg_value,
+    load_average,
+    machine,
+    parse_dbs,
+    wrk_available,
+)
+from settle import settle
 
 TOTAL_LIMIT_S = 9 * 60 + 30
 
@@ -54,8 +65,7 @@ def main(argv: list[str]) -> int:
             print(f"time limit reached: skipped {step[0]}", flush=True)
             status = 1
             continue
-        if "postgresql" in dbs:
-            checkpoint()
+        settle(dbs)  # what the step before wrote is not flushed during this one's measurement
         print(f"\n== {' '.join(step)}", flush=True)
         proc = subprocess.Popen([PY, *step], cwd=ROOT, start_new_session=True)
         try:
@@ -69,22 +79,6 @@ def main(argv: list[str]) -> int:
     table(first_line)
     print(f"\ntotal {time.monotonic() - started:.0f} s", flush=True)
     return status
-
-
-def checkpoint() -> None:
-    """Write out now what the step before left in PostgreSQL's buffers (300,000 events after ingest), so that
-    its checkpoint does not land in the next step's measurement: `check` run right after `ingest` had its p99
-    raised from about 0.6 to 1.0 ms by it."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("CHECKPOINT"))
-    except Exception as exc:  # noqa: BLE001 - only a superuser may; then the steps run as they are
-        print(f"note: no CHECKPOINT between steps ({type(exc).__name__})", flush=True)
-    finally:
-        engine.dispose()
 
 
 def table(first_line: int) -> None:

@@ -15,8 +15,18 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from common import arg_value, billing_for, database, parse_dbs, percentiles, record, running_server, wrk
+from common import (
+    arg_value,
+    billing_for,
+    database,
+    parse_dbs,
+    percentiles,
+    record,
+    running_server,
+    wrk,
+)
 from history import SIZES, build
+from settle import settle
 
 TARGET_MS = 20.0
 CONNECTIONS = 2
@@ -39,6 +49,7 @@ def in_process(db, account_id: str, start, end, group_by: str, n: int = 300) -> 
 
 def run(kind: str, seconds: int, rebuild: bool) -> None:
     info = build(kind, rebuild)
+    settle([kind])  # the history just written (100k events through record_usage) is settled first
     db = database(kind, info["name"], fresh=False)
     end = datetime.now(timezone.utc).date()
     start = end - timedelta(days=info["days"] + 1)
