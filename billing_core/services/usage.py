@@ -31,8 +31,8 @@ from .handoff import quick_handoff
 from .context import Billing
 from .journal import Journal
 from .periods import bring_up_to_date
-from .usage_sql import (BALANCE_FIELDS, INSERT_EVENTS, INSERT_OUTBOX, UPDATE_ACCOUNT, UPDATE_ACCOUNT_NOTED,
-                        BatchStart, LivePool, insert_dicts, load_account, lock_and_read, open_pools)
+from .usage_sql import (BALANCE_FIELDS, INSERT_EVENTS, INSERT_LEDGER, INSERT_OUTBOX, UPDATE_ACCOUNT,
+                        UPDATE_ACCOUNT_NOTED, BatchStart, LivePool, insert_dicts, load_account, lock_and_read, open_pools)
 from .usage_walk import Walk
 from .views import account_view
 
@@ -135,7 +135,8 @@ def _write(conn: Connection, walk: Walk, brought_up: bool) -> BatchResult:
             UPDATE_ACCOUNT.execute(conn, params)
     if noted:
         INSERT_OUTBOX.execute(conn, [(account_item(account_id), now)])
-    _flush_journal(conn, walk.journal)
+    _flush_journal(conn, walk.journal)  # what came before the walk (a period closed, a pool expired) first
+    INSERT_LEDGER.execute(conn, walk.ledger)
     return BatchResult(walk.results, account_view(account, walk.live))
 
 

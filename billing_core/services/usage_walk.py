@@ -38,6 +38,7 @@ class Walk:
         self.rollups = RollupBatch(account.id)
         self.seen = existing  # grows with the batch's own accepted events (a repeat in the batch is a duplicate)
         self.results: list[EventResult] = []
+        self.ledger: list[tuple] = []  # the events' ledger entries (the journal keeps anything else)
 
     def run(self, events: list[UsageEventIn], prepared: list[Prepared]) -> Walk:
         self.results = [self._one(event, prep) for event, prep in zip(events, prepared)]
@@ -92,38 +93,39 @@ class Walk:
                                                  self.catalog.compute_rate_micros_per_second)
         else:
             charge, self.balances = draw_money(self.balances, prep.charged)
-        result = EventResult(event.id, "accepted", Charged.of(charge), when == "late")
+        pool_ms, late = charge.pool_ms, when == "late"
+        result = EventResult(event.id, "accepted", Charged(charge.allowance_ms, pool_ms, charge.credit_micros,
+                                                           charge.overage_micros, charge.debt_micros), late)
         self.seen[event.id] = (body_hash, result)
         self._journal(event, charge)
         self.accepted += 1
-        self.add_row(self._row(event, body_hash, occurred, charge, prep.list_cost, result.late))
+        self.add_row(self._row(event, body_hash, occurred, charge, pool_ms, prep.list_cost, late))
         self.rollups.add(event, occurred, charge.money_micros, prep.list_cost)
         return result
 
     def _journal(self, event: UsageEventIn, charge: Charge) -> None:
-        # Zero amounts are no entry (Journal.entry skips them too); testing here first saves the calls,
-        # which add up at a thousand events a batch.
-        b, period, ref, entry = self.balances, self.account.period_start, event.id, self.journal.entry
+        """The event's ledger entries, as rows in LEDGER_COLUMNS order (what Journal.entry would collect as
+        dicts; a zero amount is no entry, as there)."""
+        b, acc, period, ref, now, add = (self.balances, self.account.id, self.account.period_start, event.id,
+                                         self.now, self.ledger.append)
         if charge.allowance_ms:
-            entry(book="allowance", kind="usage", amount=-charge.allowance_ms,
-                  balance_after=b.allowance_remaining_ms, period_start=period, ref_type="event", ref_id=ref)
+            add((acc, "allowance", "usage", -charge.allowance_ms, b.allowance_remaining_ms, None, period, "event",
+                 ref, now))
         if charge.pool_draws:
             remaining = {p.id: p.remaining_ms for p in b.pools}
             for pool_id, ms in charge.pool_draws:
-                entry(book="pool", kind="usage", amount=-ms, balance_after=remaining[pool_id],
-                      period_start=period, ref_type="event", ref_id=ref, pool_id=pool_id)
+                add((acc, "pool", "usage", -ms, remaining[pool_id], pool_id, period, "event", ref, now))
         if charge.credit_micros or charge.debt_micros:
-            entry(book="credit", kind="usage", amount=-(charge.credit_micros + charge.debt_micros),
-                  balance_after=b.credit_micros, period_start=period, ref_type="event", ref_id=ref)
+            add((acc, "credit", "usage", -(charge.credit_micros + charge.debt_micros), b.credit_micros, None,
+                 period, "event", ref, now))
         if charge.overage_micros:
-            entry(book="overage", kind="usage", amount=charge.overage_micros,
-                  balance_after=b.overage_micros, period_start=period, ref_type="event", ref_id=ref)
+            add((acc, "overage", "usage", charge.overage_micros, b.overage_micros, None, period, "event", ref, now))
 
-    def _row(self, event: UsageEventIn, body_hash: str, occurred: datetime, charge: Charge, list_cost: int,
-             late: bool) -> tuple:
+    def _row(self, event: UsageEventIn, body_hash: str, occurred: datetime, charge: Charge, pool_ms: int,
+             list_cost: int, late: bool) -> tuple:
         """One usage_events row, in EVENT_COLUMNS order."""
         return (self.account.id, event.id, body_hash, event.project_id, event.kind, occurred, self.now,
                 self.account.period_start, event.duration_ms, event.model, event.provider, event.input_tokens,
                 event.output_tokens, event.key_source if event.kind == "tokens" else None, event.agent,
-                event.run_id, charge.allowance_ms, charge.pool_ms, charge.credit_micros, charge.overage_micros,
+                event.run_id, charge.allowance_ms, pool_ms, charge.credit_micros, charge.overage_micros,
                 charge.debt_micros, list_cost, late)
