@@ -61,19 +61,21 @@ def pool_order(pools: tuple[PoolBalance, ...]) -> list[PoolBalance]:
     return sorted(pools, key=lambda p: (p.expires_at, p.purchased_at, p.id))
 
 
-def _pay_money(balances: Balances, cost_micros: int) -> tuple[Charge, Balances]:
-    """Steps 3 and 4: credit while positive, then overage up to the cap, then debt."""
+def _split_money(balances: Balances, cost_micros: int) -> tuple[int, int, int]:
+    """Steps 3 and 4: credit while positive, then overage up to the cap, then debt: (credit, overage, debt)."""
     from_credit = min(cost_micros, max(balances.credit_micros, 0))
     rest = cost_micros - from_credit
     overage = min(rest, balances.overage_headroom_micros)
-    debt = rest - overage
-    charge = Charge(credit_micros=from_credit, overage_micros=overage, debt_micros=debt)
+    return from_credit, overage, rest - overage
+
+
+def _pay_money(balances: Balances, cost_micros: int) -> tuple[Charge, Balances]:
+    credit, overage, debt = _split_money(balances, cost_micros)
     # Built directly rather than with dataclasses.replace: this runs for every event of every batch, and
     # replace's field introspection was the largest single cost of ingest (docs/benchmarks.md).
-    after = Balances(balances.allowance_remaining_ms, balances.pools,
-                     balances.credit_micros - from_credit - debt, balances.overage_micros + overage,
-                     balances.overage_cap_micros)
-    return charge, after
+    after = Balances(balances.allowance_remaining_ms, balances.pools, balances.credit_micros - credit - debt,
+                     balances.overage_micros + overage, balances.overage_cap_micros)
+    return Charge(credit_micros=credit, overage_micros=overage, debt_micros=debt), after
 
 
 def draw_compute(balances: Balances, duration_ms: int, rate_micros_per_second: int) -> tuple[Charge, Balances]:
@@ -98,13 +100,16 @@ def draw_compute(balances: Balances, duration_ms: int, rate_micros_per_second: i
             pools = tuple(PoolBalance(p.id, p.remaining_ms - taken[p.id], p.expires_at, p.purchased_at)
                           if p.id in taken else p for p in pools)
 
-    after = Balances(balances.allowance_remaining_ms - from_allowance, pools, balances.credit_micros,
-                     balances.overage_micros, balances.overage_cap_micros)
+    allowance = balances.allowance_remaining_ms - from_allowance
     if rest > 0:
-        money, after = _pay_money(after, compute_cost_micros(rest, rate_micros_per_second))
-        return Charge(from_allowance, tuple(draws), money.credit_micros, money.overage_micros,
-                      money.debt_micros), after
-    return Charge(from_allowance, tuple(draws)), after
+        # The allowance and pools drawn above leave credit and overage as they were: the money is split over
+        # the same balances, and one Charge and one Balances are built (a thousand times a batch).
+        credit, overage, debt = _split_money(balances, compute_cost_micros(rest, rate_micros_per_second))
+        return (Charge(from_allowance, tuple(draws), credit, overage, debt),
+                Balances(allowance, pools, balances.credit_micros - credit - debt, balances.overage_micros + overage,
+                         balances.overage_cap_micros))
+    return Charge(from_allowance, tuple(draws)), Balances(allowance, pools, balances.credit_micros,
+                                                          balances.overage_micros, balances.overage_cap_micros)
 
 
 def draw_money(balances: Balances, cost_micros: int) -> tuple[Charge, Balances]:
