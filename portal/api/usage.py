@@ -115,6 +115,8 @@ def _post_usage(billing: Billing, pending: PendingCaller, raw: bytes) -> FastJSO
     own = caller if isinstance(caller, KeyRef) else caller.account_id
     results: list[dict | None] = [None] * len(raw_events)
     by_account: dict[str | KeyRef, list[tuple[int, UsageEventIn]]] = defaultdict(list)
+    last_target: str | KeyRef | None = None
+    items: list[tuple[int, UsageEventIn]] = []
     try:
         valid = _EVENT_LIST.validate_python(raw_events)  # the usual case, all valid: one call for the batch
     except ValidationError:
@@ -136,7 +138,10 @@ def _post_usage(billing: Billing, pending: PendingCaller, raw: bytes) -> FastJSO
         if not is_edge and body.account_id not in (None, own):
             results[i] = _rejected(body.id, "invalid_event", "account_id: does not match the key's account")
             continue
-        by_account[body.account_id or own].append((i, UsageEventIn(
+        target = body.account_id or own
+        if target is not last_target:  # a batch's events usually name one account: hashed once, not each time
+            last_target, items = target, by_account[target]
+        items.append((i, UsageEventIn(
             id=body.id, project_id=body.project_id, kind=body.kind, timestamp=body.timestamp,
             duration_ms=body.duration_ms or 0, model=body.model, provider=body.provider,
             input_tokens=body.input_tokens, output_tokens=body.output_tokens, key_source=body.key_source,
