@@ -15,17 +15,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from common import (
-    arg_value,
-    billing_for,
-    create_account,
-    database,
-    parse_dbs,
-    percentiles,
-    record,
-    running_server,
-    wrk,
-)
+from common import (arg_value, billing_for, create_account, database, parse_dbs, percentiles, record,
+                    running_server, wrk)
 from settle import settle
 
 IN_PROCESS_TARGET_MS, HTTP_TARGET_MS = 1.0, 10.0

@@ -21,17 +21,7 @@ import subprocess
 import sys
 import time
 
-from common import (
-    PY,
-    RESULTS,
-    ROOT,
-    SERVER,
-    arg_value,
-    load_average,
-    machine,
-    parse_dbs,
-    wrk_available,
-)
+from common import PY, RESULTS, ROOT, SERVER, arg_value, load_average, machine, parse_dbs, wrk_available
 from settle import settle
 
 TOTAL_LIMIT_S = 9 * 60 + 30

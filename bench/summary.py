@@ -15,16 +15,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from common import (
-    arg_value,
-    billing_for,
-    database,
-    parse_dbs,
-    percentiles,
-    record,
-    running_server,
-    wrk,
-)
+from common import arg_value, billing_for, database, parse_dbs, percentiles, record, running_server, wrk
 from history import SIZES, build
 from settle import settle
 
