@@ -70,6 +70,7 @@ def _split_money(balances: Balances, cost_micros: int) -> tuple[int, int, int]:
 
 
 def _pay_money(balances: Balances, cost_micros: int) -> tuple[Charge, Balances]:
+    """A money amount paid from credit, overage and debt, and the balances after."""
     credit, overage, debt = _split_money(balances, cost_micros)
     # Built directly rather than with dataclasses.replace: this runs for every event of every batch, and
     # replace's field introspection was the largest single cost of ingest (docs/benchmarks.md).

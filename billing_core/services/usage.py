@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from .. import notify
 from ..db.engine import write_connection
-from ..db.models import Account, Activity, LedgerEntry
+from ..db.models import Account, Activity
 from ..db.raw import BulkInsert, in_pipeline
 from ..sync.outbox import account_item
 from .auth import KeyRef
@@ -32,7 +32,8 @@ from .context import Billing
 from .journal import Journal
 from .periods import bring_up_to_date
 from .usage_sql import (BALANCE_FIELDS, INSERT_EVENTS, INSERT_LEDGER, INSERT_OUTBOX, UPDATE_ACCOUNT,
-                        UPDATE_ACCOUNT_NOTED, BatchStart, LivePool, insert_dicts, load_account, lock_and_read, open_pools)
+                        UPDATE_ACCOUNT_NOTED, BatchStart, LivePool, insert_dicts, load_account, lock_and_read,
+                        open_pools)
 from .usage_walk import Walk
 from .views import account_view
 
@@ -135,8 +136,7 @@ def _write(conn: Connection, walk: Walk, brought_up: bool) -> BatchResult:
             UPDATE_ACCOUNT.execute(conn, params)
     if noted:
         INSERT_OUTBOX.execute(conn, [(account_item(account_id), now)])
-    _flush_journal(conn, walk.journal)  # what came before the walk (a period closed, a pool expired) first
-    INSERT_LEDGER.execute(conn, walk.ledger)
+    _flush_journal(conn, walk.journal)
     return BatchResult(walk.results, account_view(account, walk.live))
 
 
@@ -182,6 +182,6 @@ def _bring_up_to_date(billing: Billing, conn: Connection, account_id: str, now: 
 
 def _flush_journal(conn: Connection, journal: Journal) -> None:
     """What Journal.flush does, with each table's rows in one bulk insert."""
-    insert_dicts(conn, LedgerEntry.__table__, journal.entries)
+    INSERT_LEDGER.execute(conn, journal.entries)
     insert_dicts(conn, Activity.__table__, journal.activities)
     journal.entries, journal.activities = [], []

@@ -115,18 +115,18 @@ class Prepared(NamedTuple):
 
 
 def prepare(catalog: Catalog, event: UsageEventIn) -> Prepared:
-    reason = invalid_reason(event)
+    body_hash, reason = event.body_hash(), invalid_reason(event)
     if reason:
-        return Prepared(event.body_hash(), reason, 0, None, False)
+        return Prepared(body_hash, reason, 0, None, False)
     if event.kind == "compute":
-        return Prepared(event.body_hash(), None,
-                        compute_cost_micros(event.duration_ms, catalog.compute_rate_micros_per_second), None, False)
+        return Prepared(body_hash, None, compute_cost_micros(event.duration_ms, catalog.compute_rate_micros_per_second),
+                        None, False)
     try:
         cost = token_cost(catalog, model=event.model, input_tokens=event.input_tokens,
                           output_tokens=event.output_tokens, key_source=event.key_source)
     except UnknownModel:
-        return Prepared(event.body_hash(), None, 0, None, True)
-    return Prepared(event.body_hash(), None, cost.list_micros, cost.charged_micros, False)
+        return Prepared(body_hash, None, 0, None, True)
+    return Prepared(body_hash, None, cost.list_micros, cost.charged_micros, False)
 
 
 _HASH_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))

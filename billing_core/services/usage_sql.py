@@ -22,6 +22,7 @@ from ..db.models import Account, AccountKey, LedgerEntry, Pool, Project, UsageEv
 from ..db.operations import OutboxRow
 from ..db.raw import BulkInsert, RawStatement, Sent
 from ..errors import InvalidKey, NotFound
+from .journal import LEDGER_COLUMNS
 from .auth import TOUCH_KEY, KeyRef, key_accepted, touch_due
 from .usage_events import Charged, EventResult
 
@@ -114,10 +115,7 @@ EVENT_COLUMNS = ("account_id", "event_id", "body_hash", "project_id", "kind", "o
                  "agent", "run_id", "allowance_ms", "pool_ms", "credit_micros", "overage_micros", "debt_micros",
                  "list_cost_micros", "late")
 INSERT_EVENTS = BulkInsert(_events, EVENT_COLUMNS)
-# What services/journal.py's entries hold, as rows: a batch's walk makes a thousand of them.
-LEDGER_COLUMNS = ("account_id", "book", "kind", "amount", "balance_after", "pool_id", "period_start", "ref_type",
-                  "ref_id", "created_at")
-INSERT_LEDGER = BulkInsert(_ledger, LEDGER_COLUMNS)
+INSERT_LEDGER = BulkInsert(_ledger, LEDGER_COLUMNS)  # a Journal's entries
 INSERT_OUTBOX = BulkInsert(OutboxRow.__table__, ("item", "created_at"))  # what sync.outbox.note_changed writes
 _INSERTS: dict[tuple, BulkInsert] = {}
 

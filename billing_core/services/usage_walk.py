@@ -38,7 +38,6 @@ class Walk:
         self.rollups = RollupBatch(account.id)
         self.seen = existing  # grows with the batch's own accepted events (a repeat in the batch is a duplicate)
         self.results: list[EventResult] = []
-        self.ledger: list[tuple] = []  # the events' ledger entries (the journal keeps anything else)
 
     def run(self, events: list[UsageEventIn], prepared: list[Prepared]) -> Walk:
         self.results = [self._one(event, prep) for event, prep in zip(events, prepared)]
@@ -104,10 +103,10 @@ class Walk:
         return result
 
     def _journal(self, event: UsageEventIn, charge: Charge) -> None:
-        """The event's ledger entries, as rows in LEDGER_COLUMNS order (what Journal.entry would collect as
-        dicts; a zero amount is no entry, as there)."""
+        """The event's ledger entries, added to the journal as Journal.entry would (a zero amount is no entry),
+        without a keyword call per entry."""
         b, acc, period, ref, now, add = (self.balances, self.account.id, self.account.period_start, event.id,
-                                         self.now, self.ledger.append)
+                                         self.now, self.journal.entries.append)
         if charge.allowance_ms:
             add((acc, "allowance", "usage", -charge.allowance_ms, b.allowance_remaining_ms, None, period, "event",
                  ref, now))

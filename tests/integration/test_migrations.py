@@ -29,8 +29,9 @@ def _by_trigger(diff: list) -> list:
 
 
 def _triggers(conn) -> set[str]:
-    return set(conn.execute(text("SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                                 "WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal")).scalars())
+    found = conn.execute(text("SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                              "WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal"))
+    return set(found.scalars())
 
 
 def test_migrating_an_empty_database_to_head_matches_the_models(database_url):

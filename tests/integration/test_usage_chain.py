@@ -1,7 +1,7 @@
-"""Chained batches (billing_core/services/chain.py), on PostgreSQL: a big batch that arrives while another of
-the same account is in flight in this process walks ahead of its lock, over the state the first one leaves. Whatever happens
-in between, what is recorded is exactly what recording the batches one after the other records: the walk
-stands only when the locked read finds what it assumed, and is done again otherwise."""
+"""Chained batches (billing_core/services/chain.py), on PostgreSQL: a big batch that arrives while another of the
+same account is in flight in this process walks ahead of its lock, over the state the first one leaves.
+Whatever happens in between, what is recorded is exactly what recording the batches one after the other
+records: the walk stands only when the locked read finds what it assumed, and is done again otherwise."""
 
 import threading
 
