@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 NONCE_BYTES = 12
+DERIVED = "derived"  # a keyring entry whose key comes from a secret key (how installs began, before keyrings)
 
 
 class SecretError(ValueError):
@@ -35,18 +36,33 @@ def associated_data(purpose: str, account_id: str, project_id: str) -> bytes:
     return f"tollgate:{purpose}:{account_id}:{project_id}".encode()
 
 
+def derive_key(secret_key: str) -> bytes:
+    """The 32-byte key an install without a keyring used to derive from its secret key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tollgate-at-rest-v1",
+                info=b"secrets").derive(secret_key.encode())
+
+
 @dataclass(frozen=True)
 class Keyring:
     keys: tuple[tuple[str, bytes], ...]  # (key id, 32-byte key), primary first
 
     @classmethod
-    def parse(cls, spec: str) -> "Keyring":
-        """`id:base64key,id:base64key`, primary first (TOLLGATE_ENCRYPTION_KEYS)."""
+    def parse(cls, spec: str, *, derive_from: str | None = None) -> "Keyring":
+        """`id:base64key,id:base64key`, primary first (TOLLGATE_ENCRYPTION_KEYS).
+
+        An entry `id:derived` stands for the key that installs without a keyring once derived from their
+        secret key (`derive_from`), so such an install can open its old rows while it rotates off it."""
         keys = []
         for item in filter(None, (part.strip() for part in spec.split(","))):
             key_id, sep, encoded = item.partition(":")
             if not sep or not key_id.isalnum():
                 raise ValueError("each encryption key is written `id:base64key`, the id letters and digits")
+            if encoded == DERIVED:
+                if not derive_from:
+                    raise ValueError(f"encryption key {key_id!r} is `derived` but there is no secret key to "
+                                     "derive it from")
+                keys.append((key_id, derive_key(derive_from)))
+                continue
             raw = _unb64(encoded)
             if len(raw) != 32:
                 raise ValueError(f"encryption key {key_id!r} must be 32 bytes (base64 of 32 random bytes)")
@@ -56,13 +72,6 @@ class Keyring:
         if len({k for k, _ in keys}) != len(keys):
             raise ValueError("encryption key ids must be distinct")
         return cls(tuple(keys))
-
-    @classmethod
-    def derived(cls, secret_key: str) -> "Keyring":
-        """One key derived from the app's secret key, for installs that set no keyring of their own."""
-        raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tollgate-at-rest-v1",
-                   info=b"secrets").derive(secret_key.encode())
-        return cls((("s0", raw),))
 
     @property
     def primary_id(self) -> str:

@@ -13,9 +13,8 @@ from .settings import Settings, get_settings
 
 
 def keyring_of(settings: Settings) -> Keyring:
-    if settings.encryption_keys:
-        return Keyring.parse(settings.encryption_keys)
-    return Keyring.derived(settings.secret_key)
+    return Keyring.parse(settings.encryption_keys,
+                         derive_from=settings.legacy_secret_key or settings.secret_key)
 
 
 def build_billing(settings: Settings) -> Billing:

@@ -8,8 +8,9 @@ from pathlib import Path
 from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .local_secrets import local_encryption_keys, local_secret_key
+
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -23,21 +24,32 @@ class Settings(BaseSettings):
 
     env: str = "dev"  # dev | test | prod
     database_url: str = f"sqlite:///{ROOT / 'data' / 'tollgate.db'}"
-    secret_key: str = DEV_SECRET_KEY
+    # Signs session cookies. Unset outside prod: generated once into data_dir/secret-key (portal/local_secrets.py).
+    secret_key: str | None = None
     edge_token: str | None = None
     redis_url: str | None = None
     catalog_path: Path | None = None  # None: the catalog shipped with billing_core
     port: int = 3000
     data_dir: Path = ROOT / "data"  # local files: the SQLite default, the demo key
-    # `id:base64key,...`, primary first; unset: one key derived from the secret key.
+    # `id:base64key,...`, primary first (an entry `id:derived` is the key older installs derived from the
+    # secret key). Unset outside prod: generated once into data_dir/encryption-keys.
     encryption_keys: str | None = None
+    # What an `id:derived` ring entry derives from, when it is not the current secret key (docs/security.md).
+    legacy_secret_key: str | None = None
     session_days: int = 14
     # OpenID Connect sign-in; enabled when the issuer and client id are set.
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_name: str = "Single sign-on"
-    public_url: str = "http://localhost:3000"
+    public_url: str | None = None  # None: http://localhost:<port>
+    # Addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-* headers are believed.
+    trusted_proxies: str = "127.0.0.1,::1"
+    # Host names accepted beside the public URL's own, comma-separated.
+    allowed_hosts: str = ""
+    # Where sign-in and device-code attempt limits are counted: a `limits` storage URI; None: the Redis of
+    # TOLLGATE_REDIS_URL when set, else this process's memory.
+    rate_limit_storage: str | None = None
     # Scheduled work (docs/scheduler.md): run the scheduler inside the app process; the lease length
     # decides how soon another instance takes over from a leader that died.
     scheduler_enabled: bool = True
@@ -72,9 +84,21 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _strong_secret_outside_dev(self) -> "Settings":
+    def _secrets_configured_or_kept_locally(self) -> "Settings":
+        if self.public_url is None:
+            self.public_url = f"http://localhost:{self.port}"
+        if self.env == "prod":
+            missing = [name for name, value in (("TOLLGATE_SECRET_KEY", self.secret_key),
+                                                ("TOLLGATE_ENCRYPTION_KEYS", self.encryption_keys)) if not value]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} must be set for TOLLGATE_ENV=prod "
+                                 "(docs/security.md: generating and keeping keys)")
+        if self.secret_key is None:
+            self.secret_key = local_secret_key(self.data_dir)
+        if self.encryption_keys is None:
+            self.encryption_keys = local_encryption_keys(self.data_dir)
         if self.env != "dev":
-            weak = (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
+            weak = (len(self.secret_key) < MIN_SECRET_KEY_LENGTH
                     or len(set(self.secret_key)) < 8 or _is_periodic(self.secret_key))
             if weak:
                 raise ValueError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +18,9 @@ from billing_core.db.migrate import upgrade_to_head
 from billing_core.db.models import SQLModel
 from billing_core.plans import load_catalog
 from billing_core.services.context import Billing
+
+# Settings made in this process keep the secrets they generate in a temporary folder, not the checkout's data/.
+os.environ.setdefault("TOLLGATE_DATA_DIR", tempfile.mkdtemp(prefix="tollgate-test-data-"))
 
 PG_BASE_URL = os.environ.get("TOLLGATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"

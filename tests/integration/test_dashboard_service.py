@@ -10,7 +10,7 @@ import pytest
 
 from billing_core import forecast as fc
 from billing_core import notify
-from billing_core.crypto import Keyring
+from billing_core.crypto import Keyring, new_key_spec
 from billing_core.errors import NotFound
 from billing_core.services import account_keys, accounts
 from billing_core.services.dashboard import MAX_ACTIVITY, MAX_SERIES, OTHER, SERIES_DAYS, load_dashboard
@@ -31,7 +31,7 @@ def _money(charged) -> int:
 @pytest.fixture
 def keyed(billing):
     """The billing context with a keyring, so projects get their HMAC keys."""
-    return replace(billing, keyring=Keyring.derived("dashboard-test-secret-" + "x" * 32))
+    return replace(billing, keyring=Keyring.parse(new_key_spec("k1")))
 
 
 @pytest.fixture

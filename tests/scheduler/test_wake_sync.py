@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from billing_core.crypto import Keyring
+from billing_core.crypto import Keyring, new_key_spec
 from billing_core.db.engine import make_engine, read_session
 from billing_core.db.operations import JobState
 from billing_core.scheduler.lease import leader
@@ -58,7 +58,7 @@ def test_a_committed_change_wakes_the_edge_sync(fresh_url, catalog, tmp_path):
     settings = Settings(env="test", database_url=fresh_url, secret_key=secrets.token_urlsafe(40),
                         data_dir=tmp_path, sync_targets="file", sync_interval_s=3600.0, scheduler_lease_s=2)
     engine = make_engine(fresh_url)
-    billing = Billing(engine=engine, catalog=catalog, keyring=Keyring.derived(settings.secret_key))
+    billing = Billing(engine=engine, catalog=catalog, keyring=Keyring.parse(new_key_spec("k1")))
     now = datetime.now(timezone.utc)
     created = make_account(billing, plan="hobby", now=now)
     edge = tmp_path / "edge.sqlite"

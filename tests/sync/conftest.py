@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from billing_core.crypto import Keyring
+from billing_core.crypto import Keyring, new_key_spec
 from billing_core.db.engine import make_engine
 from billing_core.services.context import Billing
 
@@ -30,7 +30,7 @@ REDIS_URL = os.environ.get("TOLLGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 def kbilling(database_url, catalog):
     """A billing context on SQLite and PostgreSQL that can seal and open HMAC keys."""
     engine = make_engine(database_url)
-    yield Billing(engine=engine, catalog=catalog, keyring=Keyring.derived("sync-tests-" + "k" * 40))
+    yield Billing(engine=engine, catalog=catalog, keyring=Keyring.parse(new_key_spec("k1")))
     engine.dispose()
 
 
