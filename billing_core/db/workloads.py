@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, PrimaryKeyConstraint, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .types import UTCDateTime
@@ -37,8 +37,11 @@ class Run(SQLModel, table=True):
     """One agent run. Its cost and duration are derived from the usage events carrying its id."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_account_created", "account_id", "created_at", "id"),)
-    id: str = Field(primary_key=True, max_length=128)
+    # The edge names its runs, so an id is unique only within its account (migration 0006): one account's
+    # id must neither block nor reveal another's.
+    __table_args__ = (PrimaryKeyConstraint("account_id", "id", name="runs_pkey"),
+                      Index("ix_runs_account_created", "account_id", "created_at", "id"))
+    id: str = Field(max_length=128)
     account_id: str = Field(foreign_key="accounts.id", max_length=40)
     project_id: str = Field(foreign_key="projects.id", max_length=40)
     agent: str = Field(max_length=100)

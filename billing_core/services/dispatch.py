@@ -143,7 +143,7 @@ def _queue_run(billing: Billing, schedule: Schedule, fire: datetime, now: dateti
         inserted = session.execute(dialect.insert(runs).values(
             id=run_id, account_id=schedule.account_id, project_id=schedule.project_id, agent=schedule.agent,
             status="queued", trigger="schedule", schedule_id=schedule.id, created_at=now,
-        ).on_conflict_do_nothing(index_elements=["id"]).returning(runs.c.id)).first()
+        ).on_conflict_do_nothing(index_elements=["account_id", "id"]).returning(runs.c.id)).first()
         return run_id if inserted is not None else None
 
 
@@ -177,7 +177,8 @@ def _fail_run(billing: Billing, schedule: Schedule, run_id: str, reason: str, no
     reason = reason[:ERROR_MAX]
     with write_session(billing.engine) as session:
         # Only a run still queued: the edge may have reported it running before answering badly.
-        failed = session.execute(update(Run).where(Run.id == run_id, Run.status == "queued")
+        failed = session.execute(update(Run).where(Run.account_id == schedule.account_id, Run.id == run_id,
+                                                   Run.status == "queued")
                                  .values(status="failed", error=reason, finished_at=now)).rowcount
         if failed:
             journal = Journal(schedule.account_id, now)

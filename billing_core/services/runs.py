@@ -223,12 +223,13 @@ def _create_once(billing: Billing, account_id: str, new: NewRun, agent: str,
                                           Schedule.account_id == account_id)).first() is None):
             raise NotFound("No such schedule.")
         run_id = new.id or new_id("run")
-        existing = session.get(Run, run_id) if new.id else None
+        # Ids are unique within an account only: another account's run of the same id is not seen here.
+        existing = session.execute(select(Run).where(Run.account_id == account_id, Run.id == run_id)
+                                   ).scalar_one_or_none() if new.id else None
         if existing is not None:
-            same = (existing.account_id, existing.project_id, existing.agent, existing.trigger,
-                    existing.schedule_id) == (account_id, new.project_id, agent, new.trigger, new.schedule_id)
+            same = (existing.project_id, existing.agent, existing.trigger,
+                    existing.schedule_id) == (new.project_id, agent, new.trigger, new.schedule_id)
             if not same:
-                # Ids are unique across accounts; the answer does not say whose run holds this one.
                 raise Conflict("A run with this id already exists with other details.", code="run_exists")
             return _view(session, existing), False
         # Every run is born queued; its progress is reported with update_run, which stamps the times.

@@ -57,14 +57,13 @@ def test_the_same_run_id_with_other_details_is_a_conflict(billing):
     assert caught.value.code == "run_exists"
 
 
-def test_a_run_id_held_by_another_account_cannot_be_taken_and_stays_its_owners(billing):
+def test_a_run_id_another_account_uses_is_free_and_each_account_sees_its_own(billing):
     a, b = make_account(billing), make_account(billing)
     create_run(billing, a.account_id, NewRun(a.project_id, "builder", id="shared-id"), now=T0)
-    with pytest.raises(Conflict):
-        create_run(billing, b.account_id, NewRun(b.project_id, "builder", id="shared-id"), now=T0)
-    assert get_run(billing, a.account_id, "shared-id").project_id == a.project_id
-    with pytest.raises(NotFound):
-        get_run(billing, b.account_id, "shared-id")
+    _, created = create_run(billing, b.account_id, NewRun(b.project_id, "tester", id="shared-id"), now=T0)
+    assert created
+    assert (get_run(billing, a.account_id, "shared-id").agent, get_run(billing, b.account_id, "shared-id").agent) \
+        == ("builder", "tester")
 
 
 @pytest.mark.parametrize("project", ["other-account", "deleted", "prj_doesnotexist", "bad\x00id"])
@@ -242,7 +241,7 @@ def test_a_run_is_stored_only_under_the_account_that_made_it(billing):
     a = make_account(billing)
     run = new_run(billing, a)
     with read_session(billing.engine) as session:
-        assert session.get(Run, run.id).account_id == a.account_id
+        assert session.get(Run, (a.account_id, run.id)).id == run.id
 
 
 def test_usage_reported_before_the_run_counts_once_the_run_is_reported(billing):
