@@ -90,10 +90,10 @@ class Keyring:
         key = dict(self.keys).get(key_id)
         if version != "v1" or key is None:
             raise SecretError(f"no key {key_id!r} in the keyring")
-        raw = _unb64(body)
         try:
+            raw = _unb64(body)
             return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # binascii.Error is a ValueError: a mangled body
             raise SecretError("the ciphertext does not open here (tampered, or copied from another row)") from None
 
     def needs_reseal(self, ciphertext: str) -> bool:

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from .. import notify
-from ..crypto import associated_data
 from ..db.engine import read_session, write_session
 from ..db.identity import User
 from ..db.models import Account
+from ..db.sealed import webhook_aad
 from ..db.settings import AccountSettings
 from ..errors import Invalid, NotFound
 from ..money import MAX_MICROS, usd_to_micros
@@ -235,10 +235,6 @@ def _delivery(session: Session, account_id: str, row: AccountSettings | None) ->
                          has_webhook_secret=bool(row and row.webhook_secret_ciphertext))
 
 
-def _webhook_aad(account_id: str) -> bytes:
-    return associated_data("webhook", account_id, "-")
-
-
 def new_webhook_secret() -> str:
     """`whsec_` + base64 of 24 random bytes: the Standard Webhooks secret format."""
     return WEBHOOK_SECRET_PREFIX + base64.b64encode(os.urandom(WEBHOOK_SECRET_BYTES)).decode("ascii")
@@ -273,7 +269,7 @@ def save_alert_delivery(billing: Billing, account_id: str, *, alert_email: str |
         row.alert_email, row.webhook_url, row.updated_at = email, url, now
         journal = Journal(account_id, now)
         if url and not row.webhook_secret_ciphertext:
-            row.webhook_secret_ciphertext = keyring.seal(new_webhook_secret(), _webhook_aad(account_id))
+            row.webhook_secret_ciphertext = keyring.seal(new_webhook_secret(), webhook_aad(account_id))
         if changed:
             to = email or "the owner's email"
             hook = f" and to the webhook {url}." if url else ", with no webhook."
@@ -290,7 +286,7 @@ def reveal_webhook_secret(billing: Billing, account_id: str) -> str:
         row = session.get(AccountSettings, account_id)
     if row is None or not row.webhook_secret_ciphertext:
         raise NotFound("This account has no webhook secret yet; save a webhook URL first.", code="no_webhook_secret")
-    return keyring.open(row.webhook_secret_ciphertext, _webhook_aad(account_id))
+    return keyring.open(row.webhook_secret_ciphertext, webhook_aad(account_id))
 
 
 @notify.after_commit
@@ -300,7 +296,7 @@ def rotate_webhook_secret(billing: Billing, account_id: str, *, now: datetime) -
     secret = new_webhook_secret()
     with write_session(billing.engine) as session:
         row = _settings_row(session, account_id, now)
-        row.webhook_secret_ciphertext = keyring.seal(secret, _webhook_aad(account_id))
+        row.webhook_secret_ciphertext = keyring.seal(secret, webhook_aad(account_id))
         row.updated_at = now
         journal = Journal(account_id, now)
         journal.activity("webhook_secret_rotated", account_id, "Webhook signing secret rotated.")

@@ -12,35 +12,13 @@ from typing import Callable
 from sqlalchemy import select
 from sqlmodel import Session
 
-from ..crypto import Keyring, SecretError, associated_data
+from ..crypto import Keyring, SecretError
 from ..db.engine import is_sqlite, read_session, write_session
-from ..db.models import Project
-from ..db.workloads import ProviderKey
+from ..db.sealed import SEALED_COLUMNS, SealedColumn
 from .context import Billing
 from .projects import require_keyring
 
 BATCH_SIZE = 200
-
-
-@dataclass(frozen=True)
-class SealedColumn:
-    """One column of ciphertexts and how its rows are bound (purpose, tenant, project)."""
-
-    model: type
-    column: str
-    purpose_of: Callable[[object], str]
-    project_of: Callable[[object], str]
-
-    @property
-    def label(self) -> str:
-        return f"{self.model.__tablename__}.{self.column}"
-
-
-SEALED_COLUMNS = (
-    SealedColumn(Project, "hmac_ciphertext", lambda row: "hmac", lambda row: row.id),
-    SealedColumn(Project, "previous_hmac_ciphertext", lambda row: "hmac", lambda row: row.id),
-    SealedColumn(ProviderKey, "ciphertext", lambda row: f"provider:{row.provider}", lambda row: row.project_id),
-)
 
 
 @dataclass(frozen=True)
@@ -53,33 +31,33 @@ class ResealResult:
 
 def _ids(session: Session, sealed: SealedColumn) -> list[str]:
     column = getattr(sealed.model, sealed.column)
-    return list(session.execute(select(sealed.model.id).where(column.is_not(None))
-                                .order_by(sealed.model.id)).scalars())
+    return list(session.execute(select(sealed.key_column).where(column.is_not(None))
+                                .order_by(sealed.key_column)).scalars())
 
 
 def _reseal_batch(billing: Billing, keyring: Keyring, sealed: SealedColumn, ids: list[str]) -> tuple[int, list[str]]:
     resealed, failed = 0, []
     with write_session(billing.engine) as session:
-        stmt = select(sealed.model).where(sealed.model.id.in_(ids))
+        stmt = select(sealed.model).where(sealed.key_column.in_(ids))
         if not is_sqlite(billing.engine):
             stmt = stmt.with_for_update()  # a rotation committed meanwhile must not be overwritten by an old value
         for row in session.execute(stmt).scalars():
             ciphertext = getattr(row, sealed.column)
             if ciphertext is None or not keyring.needs_reseal(ciphertext):
                 continue
-            aad = associated_data(sealed.purpose_of(row), row.account_id, sealed.project_of(row))
+            aad = sealed.aad_of(row)
             try:
                 setattr(row, sealed.column, keyring.seal(keyring.open(ciphertext, aad), aad))
                 resealed += 1
             except SecretError:
-                failed.append(f"{sealed.label} {row.id}")
+                failed.append(f"{sealed.label} {getattr(row, sealed.key_column.key)}")
     return resealed, failed
 
 
 def reseal_all(billing: Billing, *, on_total: Callable[[int], None] = lambda total: None,
                on_progress: Callable[[int], None] = lambda done: None,
                batch_size: int = BATCH_SIZE) -> ResealResult:
-    """Re-seal every HMAC key (current and previous) and provider key with the primary key."""
+    """Re-seal every secret of every registered sealed column (billing_core/db/sealed.py) with the primary key."""
     keyring = require_keyring(billing)
     with read_session(billing.engine) as session:
         work = [(sealed, _ids(session, sealed)) for sealed in SEALED_COLUMNS]

@@ -69,7 +69,8 @@ class ReconcileOutcome:
     name: str
     upserts: int = 0
     deletes: int = 0
-    refused: int = 0
+    refused: int = 0  # written or deleted, and refused by the target
+    unreadable: int = 0  # not written: a sealed secret no key of this keyring opens
     error: str | None = None
 
 
@@ -143,7 +144,7 @@ def _sync_target(billing, target: Target, now: datetime, batch_size: int, max_ba
         if done.error:
             return TargetOutcome(name, error=done.error)
         reconciled = True
-        delivered, refused = done.upserts + done.deletes - done.refused, done.refused
+        delivered, refused = done.upserts + done.deletes - done.refused, done.refused + done.unreadable
         state = progress.load_state(engine, name, now)
     for _ in range(max_batches):
         with read_connection(engine) as conn:
@@ -158,7 +159,7 @@ def _sync_target(billing, target: Target, now: datetime, batch_size: int, max_ba
                                                  keyring=billing.keyring))
             known = progress.failures_of(conn, name, plan.items)
         try:
-            rejected = target.apply(dict(plan.upserts), list(plan.deletes))
+            rejected = {**target.apply(dict(plan.upserts), list(plan.deletes)), **plan.unreadable}
         except Exception as exc:
             return TargetOutcome(name, delivered, refused, error=_fail(billing, state, now, exc, rand),
                                  reconciled=reconciled)
@@ -186,7 +187,7 @@ def _retry_failures(billing, target: Target, now: datetime, limit: int, rand) ->
                                                  keyring=billing.keyring))
     state = progress.load_state(engine, target.name, now)
     try:
-        rejected = target.apply(dict(plan.upserts), list(plan.deletes))
+        rejected = {**target.apply(dict(plan.upserts), list(plan.deletes)), **plan.unreadable}
     except Exception as exc:
         _fail(billing, state, now, exc, rand)
         return 0, 0
@@ -220,7 +221,8 @@ def _reconcile_target(billing, target: Target, now: datetime, state: TargetState
         known = progress.failures_of(conn, target.name)
     try:
         plan = plan_sync(desired, target.dump())
-        rejected = target.apply(dict(plan.upserts), list(plan.deletes)) if len(plan) else {}
+        rejected = {**(target.apply(dict(plan.upserts), list(plan.deletes)) if plan.writes else {}),
+                    **plan.unreadable}
     except Exception as exc:
         return ReconcileOutcome(target.name, error=_fail(billing, state, now, exc, rand))
     for _ in range(3):
@@ -238,4 +240,5 @@ def _reconcile_target(billing, target: Target, now: datetime, state: TargetState
                                     known=known, rand=rand, reconciled=True, clear_all_failures=True):
             break
         state = progress.load_state(engine, target.name, now)
-    return ReconcileOutcome(target.name, len(plan.upserts), len(plan.deletes), len(rejected))
+    return ReconcileOutcome(target.name, len(plan.upserts), len(plan.deletes), len(rejected) - len(plan.unreadable),
+                            len(plan.unreadable))

@@ -14,10 +14,12 @@ from typing import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from ..crypto import Keyring, associated_data
+from ..crypto import Keyring, SecretError
 from ..db.models import Account, AccountKey, Pool, Project
+from ..db.sealed import hmac_aad
 from ..plans import Catalog
-from .plan import ACCOUNT, KEY, PROJECT, account_item, chunks, key_item, project_item, split_item
+from .plan import (ACCOUNT, KEY, PROJECT, UNREADABLE, Unreadable, account_item, chunks, key_item, project_item,
+                   split_item)
 
 log = logging.getLogger("billing_core.sync")
 
@@ -46,9 +48,15 @@ def account_value(row, pool_ms: int, catalog: Catalog, now: datetime) -> dict:
             "period_end": rfc3339(row.period_end), "as_of": rfc3339(now)}
 
 
-def project_value(row, keyring: Keyring | None, now: datetime) -> dict:
-    return {"account_id": row.account_id, "name": row.name, "status": "active",
-            "hmac_keys": _hmac_keys(row, keyring, now)}
+def project_value(row, keyring: Keyring | None, now: datetime) -> dict | Unreadable:
+    """The project's value; Unreadable when one of its HMAC keys does not open here (the edge keeps the
+    value it has rather than lose a key it verifies signatures with)."""
+    try:
+        hmac_keys = _hmac_keys(row, keyring, now)
+    except SecretError as exc:
+        log.warning("edge sync: an HMAC key of project %s cannot be opened (%s)", row.id, exc)
+        return Unreadable(f"{UNREADABLE} the HMAC key of project {row.id}: {exc}")
+    return {"account_id": row.account_id, "name": row.name, "status": "active", "hmac_keys": hmac_keys}
 
 
 def _hmac_keys(row, keyring: Keyring | None, now: datetime) -> list[dict]:
@@ -62,12 +70,7 @@ def _hmac_keys(row, keyring: Keyring | None, now: datetime) -> list[dict]:
             continue
         if keyring is None:
             raise RuntimeError("the edge sync needs a Billing with a keyring to publish HMAC key fingerprints")
-        try:
-            secret = keyring.open(ciphertext, associated_data("hmac", row.account_id, row.id))
-        except Exception as exc:  # one unreadable key must not stop the sync of everything else
-            log.warning("edge sync: HMAC key of project %s cannot be opened (%s); left out", row.id,
-                        type(exc).__name__)
-            continue
+        secret = keyring.open(ciphertext, hmac_aad(row.account_id, row.id))
         out.append({"sha256": hashlib.sha256(secret.encode()).hexdigest(), "valid_until": valid_until})
     return out
 
@@ -86,7 +89,7 @@ def _pool_ms(conn: Connection, account_ids: list[str] | None, now: datetime) -> 
 
 
 def load_values(conn: Connection, items: Iterable[str], *, now: datetime, catalog: Catalog,
-                keyring: Keyring | None) -> dict[str, dict]:
+                keyring: Keyring | None) -> dict[str, dict | Unreadable]:
     """The desired value of each item that has one."""
     wanted: dict[str, list[str]] = {KEY: [], ACCOUNT: [], PROJECT: []}
     for item in dict.fromkeys(items):
@@ -108,7 +111,8 @@ def load_values(conn: Connection, items: Iterable[str], *, now: datetime, catalo
     return out
 
 
-def load_all(conn: Connection, *, now: datetime, catalog: Catalog, keyring: Keyring | None) -> dict[str, dict]:
+def load_all(conn: Connection, *, now: datetime, catalog: Catalog,
+             keyring: Keyring | None) -> dict[str, dict | Unreadable]:
     """The whole desired state: every active key, every account, every live project."""
     out: dict[str, dict] = {}
     for row in conn.execute(select(_keys).where(_keys.c.revoked_at.is_(None))):

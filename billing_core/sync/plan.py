@@ -59,19 +59,36 @@ def decode_value(text: str | bytes) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+UNREADABLE = "cannot open"  # how the reason of an Unreadable item begins (counted by the health report)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A desired value that cannot be made here: a sealed secret no key of this keyring opens. The target
+    keeps what it holds, and the item counts as refused (retried, then parked) until a keyring opens it."""
+
+    reason: str
+
+
 @dataclass(frozen=True)
 class SyncPlan:
-    """What to write (item -> value) and what to delete at one target. The two never share an item."""
+    """What to write (item -> value) and what to delete at one target, and what cannot be read now (item ->
+    reason). No item is in two of them."""
 
     upserts: Mapping[str, dict] = field(default_factory=dict)
     deletes: tuple[str, ...] = ()
+    unreadable: Mapping[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.upserts) + len(self.deletes)
+        return len(self.upserts) + len(self.deletes) + len(self.unreadable)
 
     @property
     def items(self) -> tuple[str, ...]:
-        return (*self.upserts, *self.deletes)
+        return (*self.upserts, *self.deletes, *self.unreadable)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.upserts or self.deletes)
 
 
 def same_value(a: Mapping | None, b: Mapping | None, ignore: frozenset[str] = VOLATILE_FIELDS) -> bool:
@@ -80,30 +97,35 @@ def same_value(a: Mapping | None, b: Mapping | None, ignore: frozenset[str] = VO
     return {k: v for k, v in a.items() if k not in ignore} == {k: v for k, v in b.items() if k not in ignore}
 
 
-def plan_sync(desired: Mapping[str, dict], current: Mapping[str, dict | None], *,
+def plan_sync(desired: Mapping[str, dict | Unreadable], current: Mapping[str, dict | None], *,
               ignore: frozenset[str] = VOLATILE_FIELDS) -> SyncPlan:
     """Reconciliation: write every desired item the target lacks or holds differently (a corrupted value
     reads as None), delete every item of ours the target holds but should not. Names that are not
-    Tollgate items are left alone."""
-    upserts = {item: value for item, value in desired.items() if not same_value(value, current.get(item), ignore)}
+    Tollgate items are left alone, and so are unreadable items (reported instead)."""
+    unreadable = {item: value.reason for item, value in desired.items() if isinstance(value, Unreadable)}
+    upserts = {item: value for item, value in desired.items()
+               if item not in unreadable and not same_value(value, current.get(item), ignore)}
     deletes = tuple(sorted(item for item in current if item not in desired and is_item(item)))
-    return SyncPlan(upserts, deletes)
+    return SyncPlan(upserts, deletes, unreadable)
 
 
-def plan_batch(items: Iterable[str], desired: Mapping[str, dict | None]) -> SyncPlan:
+def plan_batch(items: Iterable[str], desired: Mapping[str, dict | Unreadable | None]) -> SyncPlan:
     """Delivery of a batch of outbox items: each distinct item once, with its current desired value, or
-    deleted when it has none (revoked key, deleted project, unknown id)."""
+    deleted when it has none (revoked key, deleted project, unknown id); an unreadable one is reported."""
     upserts: dict[str, dict] = {}
     deletes: dict[str, None] = {}
+    unreadable: dict[str, str] = {}
     for item in items:
-        if item in upserts or item in deletes:
+        if item in upserts or item in deletes or item in unreadable:
             continue  # later rows of the same item coalesce: the value is read once, as it is now
         value = desired.get(item)
         if value is None:
             deletes[item] = None
+        elif isinstance(value, Unreadable):
+            unreadable[item] = value.reason
         else:
             upserts[item] = value
-    return SyncPlan(upserts, tuple(deletes))
+    return SyncPlan(upserts, tuple(deletes), unreadable)
 
 
 def contiguous_end(cursor: int, rows: Sequence[tuple[int, float]], *, gap_grace_s: float) -> int:

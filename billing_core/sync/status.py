@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from ..db.engine import read_session
 from ..db.operations import OutboxRow, SyncFailure, SyncTarget
+from .plan import UNREADABLE
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -25,6 +26,7 @@ class TargetStatus:
     last_error: str | None  # of the last failed attempt; None once a batch went through again
     parked: int  # items given up on until they change again or the reconciliation delivers them
     failing: int  # items refused and still being retried
+    unreadable: int  # of the parked and failing, items held back because a sealed secret does not open here
     last_reconciled_at: datetime | None
     attempts: int = 0  # consecutive failed attempts of the whole batch
     next_attempt_at: datetime | None = None  # while backing off
@@ -50,6 +52,10 @@ def target_status(billing, now: datetime, names: Sequence[str]) -> list[TargetSt
                                                                       SyncFailure.parked_at.is_not(None))):
             p, f = failures[target]
             failures[target] = (p + count, f) if parked else (p, f + count)
+        unreadable = dict(session.execute(
+            select(SyncFailure.target, func.count()).where(SyncFailure.target.in_(list(names)),
+                                                           SyncFailure.last_error.startswith(UNREADABLE))
+            .group_by(SyncFailure.target)).all()) if names else {}
         for name in names:
             row = rows.get(name)
             cursor = row.cursor if row else 0
@@ -61,6 +67,7 @@ def target_status(billing, now: datetime, names: Sequence[str]) -> list[TargetSt
                 name=name, backlog=backlog, lag_s=lag,
                 last_success_at=row.last_success_at if row else None,
                 last_error=row.last_error if row else None, parked=parked, failing=failing,
+                unreadable=unreadable.get(name, 0),
                 last_reconciled_at=row.last_reconciled_at if row else None,
                 attempts=row.attempts if row else 0,
                 next_attempt_at=row.next_attempt_at if row and row.next_attempt_at and row.next_attempt_at > now
