@@ -17,6 +17,7 @@ from .context import Billing
 from .journal import Journal
 from .paging import Page, paginate
 from .projects import checked_cursor, clean_name, is_id
+from .standing import refuse_if_suspended
 from .views import rfc3339
 
 # Far above any honest need; it bounds what a leaked key could mint before it is noticed.
@@ -57,8 +58,10 @@ def key_view(row: AccountKey) -> KeyView:
 def create_key(billing: Billing, account_id: str, *, name: str, now: datetime) -> CreatedKey:
     name = clean_name(name, "key")
     with write_session(billing.engine) as session:
-        if lock_account(session, account_id) is None:  # locked so the active-key count cannot race
+        account = lock_account(session, account_id)  # locked so the active-key count cannot race
+        if account is None:
             raise NotFound("No such account.")
+        refuse_if_suspended(session, account_id, account)
         active = session.execute(select(func.count()).select_from(AccountKey).where(
             AccountKey.account_id == account_id, AccountKey.revoked_at.is_(None))).scalar_one()
         if active >= MAX_ACTIVE_KEYS:

@@ -19,7 +19,7 @@ from .. import notify
 from ..cronspec import CronSpec, iter_fire_times, parse_cron
 from ..crypto import SecretError
 from ..db.engine import read_session, write_session
-from ..db.models import Project
+from ..db.models import Account, Project
 from ..db.workloads import Run, Schedule
 from ..errors import ServiceError
 from .context import Billing
@@ -89,15 +89,18 @@ def signature_header(key: str, timestamp: int, body: bytes) -> str:
 
 def dispatch_due_schedules(billing: Billing, now: datetime, *, dispatch_url: str | None,
                            http: httpx.Client) -> DispatchResult:
-    """For each enabled schedule of a live project whose cron fired since its last run, queue one run (the
-    latest missed fire time only) and POST it to `dispatch_url`; without a URL, runs are queued only.
-    A dispatch that fails marks its run failed with the reason. Safe to run twice and from two instances."""
+    """For each enabled schedule of a live project, in an account not suspended, whose cron fired since its
+    last run, queue one run (the latest missed fire time only) and POST it to `dispatch_url`; without a URL,
+    runs are queued only. A dispatch that fails marks its run failed with the reason. Safe to run twice and
+    from two instances."""
     checked = created = dispatched = failed = 0
     after = ""
     while True:
         with read_session(billing.engine) as session:
+            # A suspended account's schedules wait: no new work starts for it until an operator resumes it.
             schedules = list(session.execute(
                 select(Schedule).join(Project, and_(Project.id == Schedule.project_id, Project.deleted_at.is_(None)))
+                .join(Account, and_(Account.id == Schedule.account_id, Account.suspended.is_(False)))
                 .where(Schedule.enabled.is_(True), Schedule.id > after).order_by(Schedule.id).limit(BATCH)).scalars())
         if not schedules:
             break

@@ -24,6 +24,7 @@ from ..sync.outbox import note_changed, project_item
 from .context import Billing
 from .journal import Journal
 from .paging import Page, decode_cursor, paginate
+from .standing import refuse_if_suspended
 from .views import rfc3339
 
 HMAC_GRACE = timedelta(hours=24)
@@ -176,6 +177,7 @@ def rotate_hmac_key(billing: Billing, account_id: str, project_id: str, *, now: 
     with write_session(billing.engine) as session:
         # Locked so two rotations at once cannot both demote the same key and lose the first new one.
         project = owned_project(session, account_id, project_id, lock=True)
+        refuse_if_suspended(session, account_id)
         if project.hmac_ciphertext is not None:
             # Both columns are sealed with the same associated data, so the old ciphertext moves as it is.
             project.previous_hmac_ciphertext = project.hmac_ciphertext
@@ -231,6 +233,7 @@ def create_project(billing: Billing, account_id: str, *, name: str, now: datetim
         account = lock_account(session, account_id)
         if account is None:
             raise NotFound("No such account.")
+        refuse_if_suspended(session, account_id, account)
         limit = billing.catalog.plan(account.plan).max_projects
         count = session.execute(select(func.count()).select_from(Project).where(
             Project.account_id == account_id, Project.deleted_at.is_(None))).scalar_one()
@@ -270,6 +273,7 @@ def rename_project(billing: Billing, account_id: str, project_id: str, *, name: 
     name = clean_name(name)
     with write_session(billing.engine) as session:
         project = owned_project(session, account_id, project_id, lock=True)
+        refuse_if_suspended(session, account_id)
         if project.name != name:
             journal = Journal(account_id, now)
             journal.activity("project_renamed", project.id, f"Project {project.name} renamed to {name}.")
@@ -284,6 +288,7 @@ def delete_project(billing: Billing, account_id: str, project_id: str, *, now: d
     """Soft-delete: usage for the project is refused from now on; its history stays."""
     with write_session(billing.engine) as session:
         project = owned_project(session, account_id, project_id, lock=True)
+        refuse_if_suspended(session, account_id)
         project.deleted_at = now
         # A deleted project can never use its secrets again, so none of them is kept at rest.
         project.hmac_ciphertext = project.previous_hmac_ciphertext = None

@@ -15,6 +15,7 @@ from ..ids import new_id
 from .context import Billing
 from .journal import Journal
 from .projects import owned_project, provider_key_view, require_keyring
+from .standing import refuse_if_suspended
 
 PROVIDERS = ("anthropic", "openai")
 PROVIDER_NAMES = {"anthropic": "Anthropic", "openai": "OpenAI"}
@@ -55,8 +56,9 @@ def set_provider_key(billing: Billing, account_id: str, project_id: str, provide
     keyring = require_keyring(billing)
     key = check_key(check_provider(provider), key)
     with write_session(billing.engine) as session:
-        lock_account(session, account_id)  # serialises two PUTs for one project, which would both insert
+        account = lock_account(session, account_id)  # serialises two PUTs for one project (both would insert)
         project = owned_project(session, account_id, project_id)
+        refuse_if_suspended(session, account_id, account)
         row = session.execute(select(ProviderKey).where(ProviderKey.project_id == project.id,
                                                         ProviderKey.provider == provider)).scalar_one_or_none()
         if row is None:

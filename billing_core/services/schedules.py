@@ -17,6 +17,7 @@ from ..ids import new_id
 from .context import Billing
 from .paging import Page, paginate
 from .runs import AGENT_MAX, checked_cursor, clean_text, is_issued_id, live_project
+from .standing import refuse_if_suspended
 from .views import rfc3339
 
 PAYLOAD_MAX_BYTES = 16 * 1024
@@ -114,6 +115,7 @@ def create_schedule(billing: Billing, account_id: str, *, project_id: str, agent
     values = _checked(dict(project_id=project_id, agent=agent, cron=cron, timezone=timezone, enabled=enabled,
                            payload={} if payload is None else payload))
     with write_session(billing.engine) as session:
+        refuse_if_suspended(session, account_id)
         live_project(session, account_id, values["project_id"])
         row = Schedule(id=new_id("sch"), account_id=account_id, created_at=now, updated_at=now, **values)
         session.add(row)
@@ -127,6 +129,7 @@ def update_schedule(billing: Billing, account_id: str, schedule_id: str, changes
     values = _checked(changes)
     with write_session(billing.engine) as session:
         row = _owned(session, account_id, schedule_id, lock=True)
+        refuse_if_suspended(session, account_id)
         if "project_id" in values and values["project_id"] != row.project_id:
             live_project(session, account_id, values["project_id"])
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
@@ -141,6 +144,7 @@ def update_schedule(billing: Billing, account_id: str, schedule_id: str, changes
 def delete_schedule(billing: Billing, account_id: str, schedule_id: str) -> None:
     with write_session(billing.engine) as session:
         row = _owned(session, account_id, schedule_id, lock=True)
+        refuse_if_suspended(session, account_id)
         session.execute(delete(Schedule).where(Schedule.id == row.id))
 
 

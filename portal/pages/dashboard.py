@@ -22,6 +22,7 @@ from ..components import format as fmt
 from ..components.activity_feed import activity_feed, activity_rows
 from ..components.cli_quickstart import cli_quickstart, cli_steps
 from ..components.key_display import key_display, key_rows
+from ..components.panel import field_text
 from ..components.plan_card import plan_card, plan_texts, pool_rows
 from ..components.project_card import project_cards, project_rows
 from ..components.shell import empty_state, error_banner, page_shell
@@ -163,7 +164,7 @@ class DashboardState(SessionState):
             created = await asyncio.to_thread(account_keys.create_key, get_billing(), user.account_id,
                                               name=str(form_data.get("name", "")), now=_utcnow())
         except ServiceError as exc:
-            self.key_error = exc.message.removeprefix("name: ").capitalize()
+            self.key_error = field_text(exc.message, "name")
             return
         except Exception:
             log.exception("a key could not be created")
