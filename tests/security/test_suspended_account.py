@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 from types import SimpleNamespace
 
 import httpx
@@ -15,8 +16,9 @@ from sqlalchemy import func, select
 from billing_core.crypto import Keyring, new_key_spec
 from billing_core.db.engine import read_session
 from billing_core.db.models import AccountKey, Project
-from billing_core.db.workloads import ProviderKey, Schedule
+from billing_core.db.workloads import ProviderKey, Run, Schedule
 from billing_core.services import account_keys, accounts, projects, provider_keys, schedules
+from billing_core.services.dispatch import dispatch_due_schedules
 from billing_core.services.standing import AccountSuspended
 
 from ..conftest import T0
@@ -123,3 +125,18 @@ def test_the_projects_page_shows_the_refusal_beside_the_form_and_creates_nothing
     assert page.ProjectsState.create.fn(state, {}) is None
     assert "suspended" in state.create_error and state.new_name == "launch"
     assert _counts(billing, a.account_id)[1] == 1  # the default project only
+
+
+def test_a_suspended_accounts_schedules_start_no_run_until_it_is_resumed(billing):
+    a = make_account(billing)
+    schedule = schedules.create_schedule(billing, a.account_id, project_id=a.project_id, agent="hourly",
+                                         cron="0 * * * *", now=T0)
+    accounts.set_suspended(billing, a.account_id, True, now=T0)
+    with httpx.Client() as http:
+        due = T0 + timedelta(hours=1, minutes=5)
+        assert dispatch_due_schedules(billing, due, dispatch_url=None, http=http).runs_created == 0
+        accounts.set_suspended(billing, a.account_id, False, now=due)
+        assert dispatch_due_schedules(billing, due, dispatch_url=None, http=http).runs_created == 1
+    with read_session(billing.engine) as session:
+        assert session.execute(select(func.count()).select_from(Run).where(Run.schedule_id == schedule.id)
+                               ).scalar_one() == 1
