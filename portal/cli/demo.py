@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import shlex
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -144,6 +145,17 @@ def _write_key(path: Path, key: str) -> None:
     path.write_text(key + "\n")
 
 
+def _kept_in(path: Path) -> str:
+    """Where a demo secret is kept; the secret itself is never printed, since `make run` logs this output."""
+    if not path.exists():
+        return f"{path} (missing: it was written when the demo was made)"
+    try:
+        path.chmod(0o600)  # a copy restored with looser permissions is tightened again
+    except OSError:
+        pass  # not ours to change; saying where it is still helps
+    return str(path)
+
+
 @one_line_errors
 def demo(if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing when the demo exists.")) -> None:
     """Fill the database with a demo account and 60 days of history, then say how to use it."""
@@ -153,10 +165,8 @@ def demo(if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing
     with read_session(billing.engine) as session:
         existing = session.execute(select(Account.id).where(Account.email == DEMO_EMAIL)).scalar_one_or_none()
     if existing:
-        key = key_file.read_text().strip() if key_file.exists() else "(shown when the demo was created)"
-        password = password_file.read_text().strip() if password_file.exists() else "(shown when the demo was created)"
-        typer.echo(f"The demo account {existing} already exists.\n  key: {key}\n"
-                   f"  sign in as {DEMO_EMAIL} with password: {password}")
+        typer.echo(f"The demo account {existing} already exists. Sign in as {DEMO_EMAIL} with the password in "
+                   f"{_kept_in(password_file)}; its account key is in {_kept_in(key_file)}.")
         if not if_missing:
             typer.echo("Use a fresh database (TOLLGATE_DATABASE_URL) for a new demo.")
         return
@@ -171,8 +181,8 @@ def demo(if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing
     typer.echo(
         f"\nDemo account {DEMO_EMAIL} ({result['account_id']}) is ready: 60 days, 3 projects, "
         f"{result['runs']} runs, {result['schedules']} schedules.\n"
-        f"Sign in at {url}/sign-in as {DEMO_EMAIL} with password {password} (also in {password_file}).\n"
-        f"The account key (also in {key_file}):\n"
-        f"  export TOLLGATE_KEY={result['api_key']}\n"
+        f"Sign in at {url}/sign-in as {DEMO_EMAIL} with the password in {password_file}.\n"
+        f"The account key is in {key_file}:\n"
+        f"  export TOLLGATE_KEY=$(cat {shlex.quote(str(key_file))})\n"
         f"  curl -H \"Authorization: Bearer $TOLLGATE_KEY\" {url}/api/v1/account\n"
         f"Open {url}/ for the portal and {url}/api/docs for the API.")
