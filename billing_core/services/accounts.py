@@ -64,6 +64,19 @@ def issue_account_key(session: Session, *, account_id: str, name: str, now: date
 def create_account(billing: Billing, *, email: str, plan: str = "hobby", credit_micros: int = 0,
                    now: datetime, project_name: str = "default") -> CreatedAccount:
     email = email.strip().lower()
+    try:
+        with write_session(billing.engine) as session:
+            return open_account(session, billing, email=email, plan=plan, credit_micros=credit_micros, now=now,
+                                project_name=project_name)
+    except IntegrityError:
+        raise Conflict(f"An account with email {email} already exists.", code="email_taken") from None
+
+
+def open_account(session: Session, billing: Billing, *, email: str, plan: str = "hobby", credit_micros: int = 0,
+                 now: datetime, project_name: str = "default") -> CreatedAccount:
+    """create_account inside the caller's transaction, so what it writes next (a user) commits with it or
+    not at all. An email already taken surfaces as IntegrityError, at the flush or the commit."""
+    email = email.strip().lower()
     if "@" not in email or len(email) > 320:
         raise Invalid("Give a valid email address.", code="invalid_email")
     if plan not in billing.catalog.plans:
@@ -73,30 +86,25 @@ def create_account(billing: Billing, *, email: str, plan: str = "hobby", credit_
         raise Invalid("Credit must be between 0 and 1,000,000,000 USD.", code="invalid_amount")
     spec = billing.catalog.plan(plan)
     account_id = new_id("acc")
-    end = add_months(now, 1)
-    try:
-        with write_session(billing.engine) as session:
-            account = Account(id=account_id, email=email, plan=plan, anchor_at=now, period_start=now,
-                              period_end=end, included_ms=spec.included_ms,
-                              spend_cap_micros=spec.spend_cap_micros if spec.overage else None, created_at=now)
-            session.add(account)
-            project = new_project(billing.keyring, account_id=account_id, name=project_name, now=now)
-            session.add(project)
-            session.flush()
-            secret, _ = issue_account_key(session, account_id=account_id, name="default", now=now)
-            journal = Journal(account_id, now)
-            journal.entry(book="allowance", kind="grant", amount=spec.included_ms, balance_after=spec.included_ms,
-                          period_start=now, ref_type="job", ref_id=f"open:{account_id}")
-            if credit_micros:
-                account.credit_balance_micros = credit_micros
-                journal.entry(book="credit", kind="grant", amount=credit_micros, balance_after=credit_micros,
-                              period_start=now, ref_type="grant", ref_id=new_id("grt"))
-            journal.activity("account_created", account_id, f"Account created on the {plan} plan.")
-            note_hmac_key_created(journal, project)
-            note_changed(session, now, project_item(project.id))
-            _finish(session, account, journal, now)
-    except IntegrityError:
-        raise Conflict(f"An account with email {email} already exists.", code="email_taken") from None
+    account = Account(id=account_id, email=email, plan=plan, anchor_at=now, period_start=now,
+                      period_end=add_months(now, 1), included_ms=spec.included_ms,
+                      spend_cap_micros=spec.spend_cap_micros if spec.overage else None, created_at=now)
+    session.add(account)
+    project = new_project(billing.keyring, account_id=account_id, name=project_name, now=now)
+    session.add(project)
+    session.flush()
+    secret, _ = issue_account_key(session, account_id=account_id, name="default", now=now)
+    journal = Journal(account_id, now)
+    journal.entry(book="allowance", kind="grant", amount=spec.included_ms, balance_after=spec.included_ms,
+                  period_start=now, ref_type="job", ref_id=f"open:{account_id}")
+    if credit_micros:
+        account.credit_balance_micros = credit_micros
+        journal.entry(book="credit", kind="grant", amount=credit_micros, balance_after=credit_micros,
+                      period_start=now, ref_type="grant", ref_id=new_id("grt"))
+    journal.activity("account_created", account_id, f"Account created on the {plan} plan.")
+    note_hmac_key_created(journal, project)
+    note_changed(session, now, project_item(project.id))
+    _finish(session, account, journal, now)
     return CreatedAccount(account_id, project.id, secret)
 
 
