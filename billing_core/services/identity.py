@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import re
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from ..db.engine import read_session, write_connection, write_session
 from ..db.identity import User, WebSession
@@ -23,6 +20,9 @@ from ..errors import Conflict, Invalid, NotFound, ServiceError
 from ..ids import new_id
 from ..passwords import DUMMY_HASH, check_password, hash_password, needs_rehash, verify_password
 from . import accounts
+from .attempts import (CODE_ENTRY_PER_IP, CODE_ENTRY_PER_USER, SIGN_IN_PER_DEVICE, SIGN_IN_PER_EMAIL,  # noqa: F401
+                       SIGN_IN_PER_EMAIL_IP, SIGN_IN_PER_IP, SIGN_UP_PER_IP, Limit, MemoryRateLimiter,
+                       RateLimited, RateLimiter, take)  # the limits are re-exported: callers know them from here
 from .context import Billing
 from .journal import Journal
 
@@ -30,91 +30,16 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # like account keys: no write on every page load
 
 
-# -- attempt limits ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Limit:
-    attempts: int
-    window: timedelta
-
-
-SIGN_IN_PER_EMAIL = Limit(5, timedelta(minutes=15))    # failures
-SIGN_IN_PER_IP = Limit(20, timedelta(minutes=15))      # failures
-SIGN_UP_PER_IP = Limit(20, timedelta(hours=1))         # sign-ups that reached the database
-CODE_ENTRY_PER_USER = Limit(10, timedelta(minutes=15))  # device codes looked up
-CODE_ENTRY_PER_IP = Limit(30, timedelta(minutes=15))
-
-
-class RateLimiter(Protocol):
-    """Counts events per key in a sliding window. In-process today; a Redis one can replace it."""
-
-    def retry_after(self, key: str, limit: Limit, now: datetime) -> int: ...
-    def record(self, key: str, limit: Limit, now: datetime) -> None: ...
-    def clear(self, key: str) -> None: ...
-
-
-class MemoryRateLimiter:
-    """One process's counts, guarded by a lock (FastAPI runs sync routes in threads)."""
-
-    MAX_KEYS = 100_000  # beyond this, keys whose events all left their window are dropped
-
-    def __init__(self) -> None:
-        self._events: dict[str, tuple[timedelta, deque[datetime]]] = {}
-        self._lock = threading.Lock()
-
-    def _live(self, key: str, now: datetime) -> deque[datetime]:
-        window, times = self._events.get(key, (None, deque()))
-        while times and window is not None and times[0] <= now - window:
-            times.popleft()
-        return times
-
-    def retry_after(self, key: str, limit: Limit, now: datetime) -> int:
-        """Seconds until one more event is allowed; 0 when it is allowed now."""
-        with self._lock:
-            times = self._live(key, now)
-            if len(times) < limit.attempts:
-                return 0
-            frees_at = times[len(times) - limit.attempts] + limit.window
-            return max(1, math.ceil((frees_at - now).total_seconds()))
-
-    def record(self, key: str, limit: Limit, now: datetime) -> None:
-        with self._lock:
-            if len(self._events) >= self.MAX_KEYS:
-                for stale in [k for k in self._events if not self._live(k, now)]:
-                    del self._events[stale]
-            times = self._live(key, now)
-            times.append(now)
-            self._events[key] = (limit.window, times)
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._events.pop(key, None)
-
-
-class RateLimited(ServiceError):
-    status, code = 429, "rate_limited"
-
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
+# -- attempt limits (billing_core/services/attempts.py) -------------------------------------------
 class BadCredentials(ServiceError):
     status, code = 401, "invalid_credentials"
 
 
-def _refuse_if_limited(limiter: RateLimiter, checks: list[tuple[str, Limit]], now: datetime, what: str) -> None:
-    wait_s = max(limiter.retry_after(key, limit, now) for key, limit in checks)
-    if wait_s:
-        minutes = math.ceil(wait_s / 60)
-        raise RateLimited(f"Too many {what}. Try again in {minutes} minute{'s' * (minutes != 1)}.", wait_s)
-
-
 def code_entry_attempt(limiter: RateLimiter, *, user_id: str, ip: str, now: datetime) -> None:
-    """Count one device-code entry; raises RateLimited when the user or the address has made too many."""
-    checks = [(f"code:user:{user_id}", CODE_ENTRY_PER_USER), (f"code:ip:{ip}", CODE_ENTRY_PER_IP)]
-    _refuse_if_limited(limiter, checks, now, "codes entered")
-    for key, limit in checks:
-        limiter.record(key, limit, now)
+    """Count one device-code entry before the lookup; raises RateLimited when the user or the address has
+    made too many."""
+    take(limiter, [(f"code:user:{user_id}", CODE_ENTRY_PER_USER), (f"code:ip:{ip}", CODE_ENTRY_PER_IP)], now,
+         "codes entered")
 
 
 # -- who is signed in ---------------------------------------------------------------------------
@@ -155,21 +80,26 @@ def describe_agent(user_agent: str) -> str:
     return user_agent[:60] or "an unknown client"
 
 
+def _open_session(session: Session, user: User, *, ip: str, user_agent: str, now: datetime,
+                  ttl: timedelta) -> StartedSession:
+    token, user_agent = secrets.token_urlsafe(32), user_agent[:300]
+    seen = session.execute(select(exists().where(WebSession.user_id == user.id,
+                                                 WebSession.user_agent == user_agent))).scalar()
+    session.add(WebSession(token_hash=_token_hash(token), user_id=user.id, account_id=user.account_id,
+                           created_at=now, expires_at=now + ttl, last_seen_at=now, ip=ip[:64],
+                           user_agent=user_agent))
+    if not seen:  # DESIGN.md: a sign-in from a new device is worth a line in the activity feed
+        journal = Journal(user.account_id, now)
+        journal.activity("signed_in", user.id, f"New sign-in from {describe_agent(user_agent)}"
+                         + (f" ({ip})." if ip else "."), actor=user.email)
+        journal.flush(session)
+    return StartedSession(token, now + ttl, _signed_in(user), new_device=not seen)
+
+
 def _start(billing: Billing, user: User, *, ip: str, user_agent: str, now: datetime,
            ttl: timedelta) -> StartedSession:
-    token, user_agent = secrets.token_urlsafe(32), user_agent[:300]
     with write_session(billing.engine) as session:
-        seen = session.execute(select(exists().where(WebSession.user_id == user.id,
-                                                     WebSession.user_agent == user_agent))).scalar()
-        session.add(WebSession(token_hash=_token_hash(token), user_id=user.id, account_id=user.account_id,
-                               created_at=now, expires_at=now + ttl, last_seen_at=now, ip=ip[:64],
-                               user_agent=user_agent))
-        if not seen:  # DESIGN.md: a sign-in from a new device is worth a line in the activity feed
-            journal = Journal(user.account_id, now)
-            journal.activity("signed_in", user.id, f"New sign-in from {describe_agent(user_agent)}"
-                             + (f" ({ip})." if ip else "."), actor=user.email)
-            journal.flush(session)
-    return StartedSession(token, now + ttl, _signed_in(user), new_device=not seen)
+        return _open_session(session, user, ip=ip, user_agent=user_agent, now=now, ttl=ttl)
 
 
 def authenticate_session(billing: Billing, token: str, *, now: datetime) -> SignedIn | None:
@@ -233,43 +163,61 @@ def create_user(billing: Billing, *, account_id: str, email: str, password: str,
     return _signed_in(_insert_user(billing, user))
 
 
+def login_email(email: str) -> str:
+    """The email as sign-in compares it (and counts attempts against it)."""
+    return (email or "").strip().lower()[:320]
+
+
 def sign_up(billing: Billing, limiter: RateLimiter, *, email: str, password: str, name: str = "", ip: str,
             user_agent: str, now: datetime, ttl: timedelta) -> StartedSession:
-    """A new hobby account, its user and a first session."""
+    """A new hobby account, its first project and key, its user and a first session, in one transaction."""
     email = _clean_email(email)
     problem = check_password(password, email=email)
     if problem:
         raise Invalid(problem.message, code=problem.code)
-    checks = [(f"sign-up:ip:{ip}", SIGN_UP_PER_IP)]
-    _refuse_if_limited(limiter, checks, now, "sign-ups from your address")
-    limiter.record(*checks[0], now)
+    take(limiter, [(f"sign-up:ip:{ip}", SIGN_UP_PER_IP)], now, "sign-ups from your address")
+    taken = Conflict(f"{email} already has an account; sign in instead.", code="email_taken")
     with read_session(billing.engine) as session:
         if session.execute(select(exists().where(User.email == email))).scalar():
-            raise Conflict(f"{email} already has an account; sign in instead.", code="email_taken")
-    created = accounts.create_account(billing, email=email, plan="hobby", now=now)
-    # create_account commits on its own; a failure here leaves an account without a user, which an
-    # operator can still give one (identity.create_user), rather than a half-written transaction.
-    user = _insert_user(billing, User(id=new_id("usr"), account_id=created.account_id, email=email,
-                                      name=_clean_name(name), password_hash=hash_password(password), created_at=now))
-    return _start(billing, user, ip=ip, user_agent=user_agent, now=now, ttl=ttl)
+            raise taken
+    password_hash = hash_password(password)  # before the transaction: Argon2 must not hold the write lock
+    try:
+        with write_session(billing.engine) as session:
+            created = accounts.open_account(session, billing, email=email, plan="hobby", now=now)
+            user = User(id=new_id("usr"), account_id=created.account_id, email=email, name=_clean_name(name),
+                        password_hash=password_hash, created_at=now)
+            session.add(user)
+            session.flush()
+            return _open_session(session, user, ip=ip, user_agent=user_agent, now=now, ttl=ttl)
+    except IntegrityError:  # the same email signed up in between: nothing of this one is left
+        raise taken from None
 
 
 def sign_in(billing: Billing, limiter: RateLimiter, *, email: str, password: str, ip: str, user_agent: str,
-            now: datetime, ttl: timedelta) -> StartedSession:
-    """A session for the right email and password; failures count against the email and the address."""
-    email = (email or "").strip().lower()[:320]
-    checks = [(f"sign-in:email:{email}", SIGN_IN_PER_EMAIL), (f"sign-in:ip:{ip}", SIGN_IN_PER_IP)]
-    _refuse_if_limited(limiter, checks, now, "failed sign-ins")
+            now: datetime, ttl: timedelta, device: str | None = None) -> StartedSession:
+    """A session for the right email and password.
+
+    Every attempt is counted before the password is checked: per email and address, per address, and per
+    email across addresses, or instead per browser when `device` (the id of a device cookie issued to this
+    email) says the browser signed in to it before, so strangers failing elsewhere cannot lock its owner out.
+    """
+    email = login_email(email)
+    pair = (f"sign-in:email-ip:{email}|{ip}", SIGN_IN_PER_EMAIL_IP)
+    shared = (f"sign-in:device:{device}", SIGN_IN_PER_DEVICE) if device else (f"sign-in:email:{email}",
+                                                                               SIGN_IN_PER_EMAIL)
+    take(limiter, [pair, (f"sign-in:ip:{ip}", SIGN_IN_PER_IP), shared], now, "sign-in attempts")
     with read_session(billing.engine) as session:
         user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
     stored = user.password_hash if user is not None and user.password_hash else None
     # An unknown email (or an OIDC-only user) still pays for one Argon2 verification: same time, same answer.
     matches = verify_password(stored or DUMMY_HASH, password or "") and stored is not None
     if not matches:
-        for key, limit in checks:
-            limiter.record(key, limit, now)
         raise BadCredentials("That email and password do not match an account.")
-    limiter.clear(checks[0][0])
+    # The right password clears the counts it proves (this address at this email, this browser); the
+    # address's and the email's stay, or anyone with an account of their own could reset them between guesses.
+    limiter.clear(*pair)
+    if device:
+        limiter.clear(*shared)
     if needs_rehash(stored):
         with write_session(billing.engine) as session:
             session.execute(update(User).where(User.id == user.id).values(password_hash=hash_password(password)))
@@ -299,23 +247,27 @@ def sign_in_with_oidc(billing: Billing, *, issuer: str, subject: str, email: str
 
 
 def _link_or_create(billing: Billing, *, issuer: str, subject: str, email: str, name: str, now: datetime) -> User:
-    with write_session(billing.engine) as session:
-        user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-        if user is not None:
-            if user.oidc_subject is not None:
-                raise Conflict(f"{email} is already linked to another single sign-on identity.",
-                               code="oidc_identity_conflict")
-            user.oidc_issuer, user.oidc_subject = issuer, subject
+    try:
+        with write_session(billing.engine) as session:
+            user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+            if user is not None:
+                if user.oidc_subject is not None:
+                    raise Conflict(f"{email} is already linked to another single sign-on identity.",
+                                   code="oidc_identity_conflict")
+                user.oidc_issuer, user.oidc_subject = issuer, subject
+                return user
+            account_id = session.execute(select(Account.id).where(Account.email == email)).scalar_one_or_none()
+            if account_id is None:  # in the same transaction as the user: a failure leaves neither
+                account_id = accounts.open_account(session, billing, email=email, plan="hobby", now=now).account_id
+            elif session.execute(select(exists().where(User.account_id == account_id))).scalar():
+                raise Conflict(f"The account of {email} belongs to someone else.", code="email_taken")
+            # An account an operator made for this address, with nobody in it yet, is claimed by its verified owner.
+            user = User(id=new_id("usr"), account_id=account_id, email=email, name=name, oidc_issuer=issuer,
+                        oidc_subject=subject, created_at=now)
+            session.add(user)
             return user
-        account_id = session.execute(select(Account.id).where(Account.email == email)).scalar_one_or_none()
-        if account_id is not None and session.execute(
-                select(exists().where(User.account_id == account_id))).scalar():
-            raise Conflict(f"The account of {email} belongs to someone else.", code="email_taken")
-    if account_id is None:
-        account_id = accounts.create_account(billing, email=email, plan="hobby", now=now).account_id
-    # An account an operator made for this address, with nobody in it yet, is claimed by its verified owner.
-    return _insert_user(billing, User(id=new_id("usr"), account_id=account_id, email=email, name=name,
-                                      oidc_issuer=issuer, oidc_subject=subject, created_at=now))
+    except IntegrityError:
+        raise Conflict(f"{email} already has a sign-in; sign in instead.", code="email_taken") from None
 
 
 def set_operator(billing: Billing, email: str, is_operator: bool = True) -> str:

@@ -22,6 +22,7 @@ from .. import routes
 from ..api.errors import error_response
 from ..api.responses import FastJSON
 from .cookies import clear_session_cookie, set_session_cookie
+from .device_cookie import known_device, remember_device
 from .deps import (billing_of, client_ip, current_user, safe_next, same_origin, session_token, session_ttl,
                    settings_of, user_agent, utcnow)
 from .limits import get_limiter
@@ -77,12 +78,16 @@ def sign_in(request: Request, email: FormText = "", password: FormText = "", nex
     if not same_origin(request):
         return _refused(request, routes.SIGN_IN, FOREIGN_FORM, target)
     try:
-        started = identity.sign_in(billing_of(request), get_limiter(), email=email, password=password,
+        settings = settings_of(request)
+        started = identity.sign_in(billing_of(request), get_limiter(settings), email=email, password=password,
                                    ip=client_ip(request), user_agent=user_agent(request), now=utcnow(),
-                                   ttl=session_ttl(settings_of(request)))
+                                   ttl=session_ttl(settings),
+                                   device=known_device(request, settings, identity.login_email(email)))
     except ServiceError as exc:
         return _refused(request, routes.SIGN_IN, exc, target)
-    return _signed_in(request, started, target)
+    response = _signed_in(request, started, target)
+    remember_device(request, response, settings, started.user.email)
+    return response
 
 
 @router.post(routes.AUTH_SIGN_UP, summary="Create an account and its user (sets the session cookie)")
@@ -92,12 +97,15 @@ def sign_up(request: Request, email: FormText = "", password: FormText = "", nam
     if not same_origin(request):
         return _refused(request, routes.SIGN_UP, FOREIGN_FORM, target)
     try:
-        started = identity.sign_up(billing_of(request), get_limiter(), email=email, password=password, name=name,
-                                   ip=client_ip(request), user_agent=user_agent(request), now=utcnow(),
-                                   ttl=session_ttl(settings_of(request)))
+        settings = settings_of(request)
+        started = identity.sign_up(billing_of(request), get_limiter(settings), email=email, password=password,
+                                   name=name, ip=client_ip(request), user_agent=user_agent(request), now=utcnow(),
+                                   ttl=session_ttl(settings))
     except ServiceError as exc:
         return _refused(request, routes.SIGN_UP, exc, target)
-    return _signed_in(request, started, target)
+    response = _signed_in(request, started, target)
+    remember_device(request, response, settings, started.user.email)
+    return response
 
 
 @router.post(routes.AUTH_SIGN_OUT, summary="Sign out: revoke this browser's session and clear its cookie")

@@ -12,7 +12,7 @@ import reflex as rx
 
 from billing_core.errors import ServiceError
 from billing_core.services.device import DeviceRequest, approve_device, deny_device, lookup_user_code
-from billing_core.services.identity import RateLimited, SignedIn, code_entry_attempt
+from billing_core.services.identity import SignedIn, code_entry_attempt
 
 from ..auth.forms import account_bar, error_callout
 from ..auth.limits import get_limiter
@@ -60,9 +60,9 @@ class DeviceState(SessionState):
         self.message = self.done = ""
         self._show(None)
         now = _utcnow()
-        try:  # every code typed counts: user codes are short, so guessing must stay slow
+        try:  # every code typed counts, before the lookup: user codes are short, so guessing must stay slow
             code_entry_attempt(get_limiter(), user_id=user.user_id, ip=self.router.session.client_ip, now=now)
-        except RateLimited as exc:
+        except ServiceError as exc:  # too many (RateLimited), or the limiter's store is down
             self.message = exc.message
             return
         request = lookup_user_code(get_billing(), user_code, now)

@@ -12,8 +12,9 @@ from billing_core.db.identity import User, WebSession
 from billing_core.db.models import Account, Activity
 from billing_core.errors import Conflict, Invalid
 from billing_core.services import accounts
-from billing_core.services.identity import (SIGN_IN_PER_EMAIL, SIGN_IN_PER_IP, BadCredentials, RateLimited,
-                                            authenticate_session, create_user, end_session, sign_in, sign_up)
+from billing_core.services.identity import (SIGN_IN_PER_DEVICE, SIGN_IN_PER_EMAIL, SIGN_IN_PER_EMAIL_IP,
+                                            SIGN_IN_PER_IP, BadCredentials, Limit, RateLimited, authenticate_session,
+                                            create_user, end_session, sign_in, sign_up)
 
 from ..conftest import T0
 from .conftest import PASSWORD, TTL, UA_FIREFOX, UA_SAFARI
@@ -124,19 +125,41 @@ def test_only_a_sign_in_from_a_new_device_writes_an_activity_row(billing, limite
     assert texts == ["New sign-in from Firefox on Linux (203.0.113.7).", "New sign-in from Safari on iOS (203.0.113.7)."]
 
 
-def test_five_failures_lock_the_email_with_a_retry_time(sqlite_billing, limiter):
+def test_five_attempts_from_one_address_at_one_email_limit_that_pair_with_a_retry_time(sqlite_billing, limiter):
     _sign_up(sqlite_billing, limiter)
+    for _ in range(SIGN_IN_PER_EMAIL_IP.attempts):
+        with pytest.raises(BadCredentials):
+            _sign_in(sqlite_billing, limiter, password="wrong password 1", ip="198.51.100.1")
+    with pytest.raises(RateLimited) as limited:  # even the right password, from that address
+        _sign_in(sqlite_billing, limiter, ip="198.51.100.1", now=T0 + timedelta(minutes=1))
+    assert limited.value.status == 429 and 0 < limited.value.retry_after_s <= 15 * 60
+    assert "Try again in 14 minutes" in limited.value.message
+    assert _sign_in(sqlite_billing, limiter, ip="192.0.2.1").user.email == "ada@example.com"
+    assert _sign_in(sqlite_billing, limiter, ip="198.51.100.1",
+                    now=T0 + SIGN_IN_PER_EMAIL_IP.window).user.email == "ada@example.com"
+
+
+def test_failures_for_one_email_from_many_addresses_limit_browsers_it_does_not_know(sqlite_billing, limiter):
+    started = _sign_up(sqlite_billing, limiter)
     for i in range(SIGN_IN_PER_EMAIL.attempts):
         with pytest.raises(BadCredentials):
             _sign_in(sqlite_billing, limiter, password="wrong password 1", ip=f"198.51.100.{i}")
-    with pytest.raises(RateLimited) as limited:  # even the right password, from a fresh address
-        _sign_in(sqlite_billing, limiter, ip="192.0.2.1", now=T0 + timedelta(minutes=1))
-    assert limited.value.status == 429 and 0 < limited.value.retry_after_s <= 15 * 60
-    assert "Try again in 14 minutes" in limited.value.message
-    assert _sign_in(sqlite_billing, limiter, now=T0 + SIGN_IN_PER_EMAIL.window).user.email == "ada@example.com"
+    with pytest.raises(RateLimited):  # a stranger's next guess, and the owner on a browser never used
+        _sign_in(sqlite_billing, limiter, ip="192.0.2.1")
+    # A browser that signed in before (its device cookie's id) is counted on its own, not per email.
+    assert _sign_in(sqlite_billing, limiter, ip="192.0.2.1", device="dev-1").user == started.user
 
 
-def test_failures_from_one_address_across_emails_lock_that_address_only(sqlite_billing, limiter):
+def test_a_known_browser_is_limited_on_its_own(sqlite_billing, limiter):
+    _sign_up(sqlite_billing, limiter)
+    for i in range(SIGN_IN_PER_DEVICE.attempts):
+        with pytest.raises(BadCredentials):
+            _sign_in(sqlite_billing, limiter, password="wrong password 1", ip=f"198.51.100.{i}", device="dev-1")
+    with pytest.raises(RateLimited):
+        _sign_in(sqlite_billing, limiter, ip="192.0.2.1", device="dev-1")
+
+
+def test_failures_from_one_address_across_emails_limit_that_address_only(sqlite_billing, limiter):
     _sign_up(sqlite_billing, limiter)
     for i in range(SIGN_IN_PER_IP.attempts):
         with pytest.raises(BadCredentials):
@@ -146,16 +169,18 @@ def test_failures_from_one_address_across_emails_lock_that_address_only(sqlite_b
     assert _sign_in(sqlite_billing, limiter, ip="198.51.100.10").user.email == "ada@example.com"
 
 
-def test_a_success_clears_the_emails_failures(sqlite_billing, limiter):
+def test_a_success_clears_the_pairs_failures_but_not_the_addresss(sqlite_billing, limiter):
     _sign_up(sqlite_billing, limiter)
-    for _ in range(SIGN_IN_PER_EMAIL.attempts - 1):
+    for _ in range(SIGN_IN_PER_EMAIL_IP.attempts - 1):
         with pytest.raises(BadCredentials):
             _sign_in(sqlite_billing, limiter, password="wrong password 1")
     _sign_in(sqlite_billing, limiter)
-    for _ in range(SIGN_IN_PER_EMAIL.attempts - 1):
+    for _ in range(SIGN_IN_PER_EMAIL_IP.attempts - 1):
         with pytest.raises(BadCredentials):
-            _sign_in(sqlite_billing, limiter, password="wrong password 1", ip="192.0.2.44")
-    assert _sign_in(sqlite_billing, limiter, ip="192.0.2.44").user.email == "ada@example.com"
+            _sign_in(sqlite_billing, limiter, password="wrong password 1")
+    assert _sign_in(sqlite_billing, limiter).user.email == "ada@example.com"
+    counted = Limit(2 * SIGN_IN_PER_EMAIL_IP.attempts, SIGN_IN_PER_IP.window)  # every attempt, successes too
+    assert limiter.retry_after("sign-in:ip:203.0.113.7", counted, T0) > 0
 
 
 def test_an_operator_made_account_gets_a_password_user(billing):
