@@ -9,7 +9,7 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from billing_core.services.identity import SIGN_IN_PER_EMAIL
+from billing_core.services.identity import SIGN_IN_PER_EMAIL_IP
 
 from .conftest import PASSWORD
 from .servers import api_server
@@ -88,7 +88,7 @@ def test_a_weak_password_is_refused_with_the_rule_it_breaks(client):
 def test_the_sixth_failure_in_a_row_is_429_with_retry_after(client):
     email = _email()
     _sign_up(client, email)
-    for _ in range(SIGN_IN_PER_EMAIL.attempts):
+    for _ in range(SIGN_IN_PER_EMAIL_IP.attempts):
         assert client.post("/auth/sign-in", data={"email": email, "password": "wrong wrong 1"},
                            headers=JSON).status_code == 401
     limited = client.post("/auth/sign-in", data={"email": email, "password": PASSWORD}, headers=JSON)
