@@ -13,9 +13,10 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from .. import notify
-from ..crypto import Keyring, associated_data
+from ..crypto import Keyring
 from ..db.engine import is_sqlite, lock_account, read_session, write_session
 from ..db.models import Project
+from ..db.sealed import hmac_aad
 from ..db.workloads import ProviderKey
 from ..errors import Conflict, Invalid, NotFound
 from ..ids import new_id
@@ -131,7 +132,7 @@ def _provider_keys_by_project(session: Session, project_ids: list[str]) -> dict[
 
 # -- the HMAC key ---------------------------------------------------------------------------------
 def _hmac_aad(project: Project) -> bytes:
-    return associated_data("hmac", project.account_id, project.id)
+    return hmac_aad(project.account_id, project.id)
 
 
 def _install_hmac_key(keyring: Keyring, project: Project, secret: str) -> None:

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from ..crypto import associated_data
 from ..db.engine import lock_account, read_session, write_session
+from ..db.sealed import provider_aad
 from ..db.workloads import ProviderKey
 from ..errors import Invalid, NotFound
 from ..ids import new_id
@@ -43,11 +43,6 @@ def mask(key: str) -> str:
     """`sk-ant-...abcd` or `sk-...abcd`: enough to recognise the key, too little to use it."""
     head = "sk-ant-" if key.startswith("sk-ant-") else "sk-"
     return f"{head}...{key[-4:]}"
-
-
-def provider_aad(account_id: str, project_id: str, provider: str) -> bytes:
-    """Bound to tenant, project and provider: a ciphertext moved to any other row fails to open."""
-    return associated_data(f"provider:{provider}", account_id, project_id)
 
 
 def set_provider_key(billing: Billing, account_id: str, project_id: str, provider: str, *, key: str,

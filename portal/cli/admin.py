@@ -158,4 +158,5 @@ def rotate_secrets() -> None:
                f"{result.current} already current, {len(result.failed)} failed")
     if result.failed:
         fail(f"cannot open {len(result.failed)} of {result.total} secrets with any key in "
-             f"TOLLGATE_ENCRYPTION_KEYS (first: {result.failed[0]}); keep the old key in the ring and run again")
+             f"TOLLGATE_ENCRYPTION_KEYS (first: {result.failed[0]}); keep the old key in the ring (`s0:derived` "
+             "for an install that began without one, docs/security.md) and run again")
