@@ -33,6 +33,9 @@ SIGN_IN_PER_DEVICE = Limit(10, timedelta(minutes=15))    # one known browser (de
 SIGN_UP_PER_IP = Limit(20, timedelta(hours=1))           # sign-ups that reached the database
 CODE_ENTRY_PER_USER = Limit(10, timedelta(minutes=15))   # device codes looked up
 CODE_ENTRY_PER_IP = Limit(30, timedelta(minutes=15))
+# The CLI's device flow: an honest CLI polls every 5 s (12 a minute); room for a few behind one address.
+DEVICE_CODES_PER_IP = Limit(10, timedelta(minutes=1))
+TOKEN_POLLS_PER_IP = Limit(30, timedelta(minutes=1))
 
 
 class RateLimiter(Protocol):

@@ -26,6 +26,7 @@ from ..keys import masked
 from .accounts import issue_account_key
 from .context import Billing
 from .journal import Journal
+from .standing import refuse_if_suspended
 
 CLI_CLIENT_ID = "tollgate-cli"
 REGISTERED_CLIENTS = frozenset({CLI_CLIENT_ID})  # public clients: they prove nothing but their id
@@ -183,8 +184,10 @@ def approve_device(billing: Billing, user_code: str, *, user_id: str, account_id
     """Let the device behind `user_code` collect a key for `account_id` on its next poll."""
     with write_session(billing.engine) as session:
         grant = _pending_grant(session, user_code, now)
-        if session.get(Account, account_id) is None:
+        account = session.get(Account, account_id)
+        if account is None:
             raise NotFound("No such account.")
+        refuse_if_suspended(session, account_id, account)  # approving makes a new account key
         grant.status, grant.user_id, grant.account_id = "approved", user_id, account_id
         journal = Journal(account_id, now)
         where = f" from {grant.requester_ip}" if grant.requester_ip else ""

@@ -6,9 +6,6 @@ RFC 6749 section 5.2 shape `{"error": "<code>", "error_description": "..."}` tha
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 from urllib.parse import parse_qsl, urlencode
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, UnsupportedGrantTypeError
@@ -17,7 +14,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from billing_core.errors import ServiceError
+from billing_core.services.attempts import DEVICE_CODES_PER_IP, TOKEN_POLLS_PER_IP, Limit, RateLimited, take
 from billing_core.services.device import poll_device_token, start_device_authorization
+
+from ..auth.limits import get_limiter
 
 from .deps import billing_of, utcnow
 from .responses import FastJSON
@@ -27,43 +27,6 @@ router = APIRouter(tags=["device authorization"])
 MAX_FORM_BYTES = 8 * 1024  # the largest honest body is a few hundred bytes
 MAX_FORM_FIELDS = 20
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 section 5.1
-
-
-class RateLimiter:
-    """Token buckets per client address, in this process only: `capacity` requests at once, refilled
-    at `per_minute`. Enough to blunt guessing and runaway pollers; several instances each keep their own."""
-
-    MAX_CLIENTS = 10_000
-
-    def __init__(self, capacity: int, per_minute: int) -> None:
-        self.capacity, self.rate = capacity, per_minute / 60.0
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, client: str) -> int:
-        """0 when this request may go ahead (and is counted), else seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, then = self._buckets.get(client, (float(self.capacity), now))
-            tokens = min(self.capacity, tokens + (now - then) * self.rate)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
-                if len(self._buckets) > self.MAX_CLIENTS:
-                    self._forget_idle(now)
-                return 0
-            self._buckets[client] = (tokens, now)
-            return max(1, math.ceil((1 - tokens) / self.rate))
-
-    def _forget_idle(self, now: float) -> None:
-        # A full bucket holds nothing worth keeping; if every bucket is busy, forget the oldest half.
-        idle = [k for k, (t, then) in self._buckets.items() if t + (now - then) * self.rate >= self.capacity]
-        for key in idle or sorted(self._buckets, key=lambda k: self._buckets[k][1])[: len(self._buckets) // 2]:
-            del self._buckets[key]
-
-
-# An honest CLI polls every 5 s (12 a minute); these leave room for a few CLIs behind one address.
-device_code_limiter = RateLimiter(capacity=10, per_minute=10)
-token_limiter = RateLimiter(capacity=30, per_minute=30)
 
 
 class OAuthFailure(Exception):
@@ -81,11 +44,15 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def check_rate(request: Request, limiter: RateLimiter) -> None:
-    wait = limiter.retry_after(client_address(request))
-    if wait:
+def check_rate(request: Request, name: str, limit: Limit) -> None:
+    """Count this request against its address, in the limiter every process shares."""
+    address = client_address(request)
+    try:
+        take(get_limiter(request.app.state.settings), [(f"oauth:{name}:ip:{address}", limit)], utcnow(), "requests")
+    except RateLimited as exc:
+        wait = exc.retry_after_s
         raise OAuthFailure(429, SlowDownError.error, f"Too many requests from this address; retry in {wait} s.",
-                           {"Retry-After": str(wait)})
+                           {"Retry-After": str(wait)}) from None
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -142,7 +109,7 @@ _TOKEN_DOC = {"requestBody": {"required": True, "content": {"application/x-www-f
              openapi_extra=_FORM_DOC)
 async def device_code(request: Request):
     try:
-        check_rate(request, device_code_limiter)
+        await run_in_threadpool(check_rate, request, "device-code", DEVICE_CODES_PER_IP)  # Redis is blocking I/O
         form = await read_form(request)
         client_id = required(form, "client_id")
         start = await run_in_threadpool(
@@ -164,7 +131,7 @@ async def device_code(request: Request):
              openapi_extra=_TOKEN_DOC)
 async def token(request: Request):
     try:
-        check_rate(request, token_limiter)
+        await run_in_threadpool(check_rate, request, "token", TOKEN_POLLS_PER_IP)
         form = await read_form(request)
         grant_type = required(form, "grant_type")
         if grant_type != DEVICE_CODE_GRANT_TYPE:

@@ -21,6 +21,7 @@ MESSAGES = {
     "oidc_email_unverified": "Your provider did not confirm your email address, so it cannot be used to sign in.",
     "oidc_identity_conflict": "That email is already linked to another single sign-on identity.",
     "forbidden_origin": "That form came from another site; sign in from this page.",
+    "rate_limit_unavailable": "Signing in is unavailable for a moment. Try again shortly.",
     "signed_out": "",
 }
 

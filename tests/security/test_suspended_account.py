@@ -140,3 +140,15 @@ def test_a_suspended_accounts_schedules_start_no_run_until_it_is_resumed(billing
     with read_session(billing.engine) as session:
         assert session.execute(select(func.count()).select_from(Run).where(Run.schedule_id == schedule.id)
                                ).scalar_one() == 1
+
+
+def test_a_suspended_account_cannot_approve_a_cli_sign_in_which_would_make_it_a_key(billing):
+    from billing_core.services.device import approve_device, lookup_user_code, start_device_authorization
+
+    a = make_account(billing)
+    started = start_device_authorization(billing, client_id="tollgate-cli", requester_ip="203.0.113.9",
+                                         requester_agent="tollgate-cli", device_name="laptop", now=T0)
+    accounts.set_suspended(billing, a.account_id, True, now=T0)
+    with pytest.raises(AccountSuspended):
+        approve_device(billing, started.user_code, user_id="usr_1", account_id=a.account_id, now=T0)
+    assert lookup_user_code(billing, started.user_code, T0).status == "pending"
