@@ -1,7 +1,5 @@
 """Builds the Reflex app: pages, the HTTP API on one server, and the lifespan tasks (live updates, the scheduler)."""
 
-import reflex as rx
-
 from . import live, routes, scheduling
 from .api.app import create_api
 from .pages.device import DeviceState, device
@@ -11,10 +9,11 @@ from .pages import settings as settings_page  # not portal.settings, the configu
 from .pages.sign_in import SignInState, sign_in
 from .pages.sign_up import SignUpState, sign_up
 from .runtime import get_billing
+from .security.reflex_app import SecureApp
 from .settings import get_settings
 from .state import SessionState
 
-app = rx.App(api_transformer=create_api(get_billing(), get_settings()))
+app = SecureApp(api_transformer=create_api(get_billing(), get_settings()))
 live.install(app)
 app.register_lifespan_task(scheduling.scheduler_lifespan)  # off with TOLLGATE_SCHEDULER_ENABLED=false
 app.add_page(dashboard.dashboard, route=routes.HOME, title="Dashboard · Tollgate", on_load=dashboard.ON_LOAD)

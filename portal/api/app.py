@@ -7,6 +7,7 @@ from .responses import FastJSON
 
 from billing_core.services.context import Billing
 
+from ..security.middleware import SecurityMiddleware
 from ..settings import Settings
 from . import account, device, health, keys, projects, runs, schedules, usage
 from ..auth import routes as auth
@@ -25,4 +26,5 @@ def create_api(billing: Billing, settings: Settings) -> FastAPI:
         api.include_router(module.router)
     document_models(api, [UsageBatchBody, CheckBody])
     api.add_middleware(NulGuard)
+    api.add_middleware(SecurityMiddleware, settings=settings)  # outermost: Host and origin before the body
     return api

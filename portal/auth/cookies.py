@@ -1,4 +1,8 @@
-"""The session cookie: a random token signed with itsdangerous, HttpOnly, SameSite=Lax, Secure over https."""
+"""The session cookie: a random token signed with itsdangerous, HttpOnly, SameSite=Lax, Secure over https.
+
+Secure here when the public URL is https; and SecurityMiddleware adds Secure to every cookie set in answer
+to a request that came over HTTPS (directly, or by a trusted proxy's X-Forwarded-Proto), whatever the URL.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ _SALT = "tollgate.session-cookie"
 
 
 def is_secure(settings: Settings) -> bool:
+    """Whether every cookie is Secure whatever the request: the site is only ever served over https."""
     return settings.public_url.lower().startswith("https://")
 
 

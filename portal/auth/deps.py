@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
 
 from fastapi import Request
 
@@ -11,6 +10,7 @@ from billing_core.services.context import Billing
 from billing_core.services.identity import SignedIn, authenticate_session
 
 from ..api.errors import ApiError
+from ..security.origin import allowed_origins, from_allowed_origin
 from ..settings import Settings
 from .cookies import SESSION_COOKIE, unsign_token
 
@@ -28,6 +28,7 @@ def settings_of(request: Request) -> Settings:
 
 
 def client_ip(request: Request) -> str:
+    """The browser's address: a trusted proxy's X-Forwarded-For is already applied (portal/security/proxies.py)."""
     return request.client.host if request.client else ""
 
 
@@ -54,15 +55,13 @@ def current_user(request: Request) -> SignedIn:
 
 
 def same_origin(request: Request) -> bool:
-    """False when a browser says the form was posted from another site (login CSRF).
+    """False when the request names another site as its origin (Origin, else Referer): login CSRF.
 
-    Browsers send Origin with every form POST; clients without one (curl, the tests) are not browsers.
+    The same rule as SecurityMiddleware's (portal/security/origin.py). A form posted without the session
+    cookie and naming no origin (curl, the tests) passes here; with the cookie, the middleware refuses it.
     """
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    ours = {request.headers.get("host", ""), urlsplit(settings_of(request).public_url).netloc}
-    return urlsplit(origin).netloc in ours
+    return from_allowed_origin(request.headers.get("origin"), request.headers.get("referer"),
+                               allowed_origins(settings_of(request))) is not False
 
 
 def session_ttl(settings: Settings) -> timedelta:
