@@ -167,8 +167,9 @@ def run_api_server(database_url: str, *, extra_env: Mapping[str, str] | None = N
     if log_path is None:
         own_dir = Path(tempfile.mkdtemp(prefix="tollgate-api-"))
         log_path = own_dir / "server.log"
-    env = server_env(database_url, extra_env)
     port = free_port()
+    # The server's own address is its public URL: the Host and Origin checks accept what the tests send.
+    env = server_env(database_url, {"TOLLGATE_PUBLIC_URL": f"http://127.0.0.1:{port}", **(extra_env or {})})
     cmd = [str(PYTHON), "-m", "uvicorn", "portal.api.asgi:app", "--host", "127.0.0.1",
            "--port", str(port), "--no-access-log"]
     try:

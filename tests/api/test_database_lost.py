@@ -47,7 +47,7 @@ def test_a_dropped_connection_is_one_503_then_the_api_recovers(database_url, cat
     api = create_api(billing, settings)
     headers = {"Authorization": f"Bearer {created.api_key}"}
     try:
-        with TestClient(api, base_url="http://tollgate.test") as client:
+        with TestClient(api, base_url="http://localhost") as client:
             assert client.get("/api/v1/account", headers=headers).status_code == 200
             # Every connection the pool holds now, as the server knows them.
             pids = set()

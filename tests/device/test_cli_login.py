@@ -63,7 +63,7 @@ def test_the_cli_uses_a_registered_client_id():
 
 
 def test_login_prints_where_to_go_and_stores_a_private_key(cli, server, account, logged_in):
-    assert "http://localhost:3000/device" in logged_in.stdout
+    assert f"{server.url}/device" in logged_in.stdout
     assert "/device?user_code=" in logged_in.stdout
     assert "Logged in" in logged_in.stdout
     info = os.stat(cli.credentials)

@@ -52,8 +52,8 @@ def test_device_code_answers_every_rfc_field(server, ip):
     body = start(server, ip, device_name="laptop")
     assert set(body) == {"device_code", "user_code", "verification_uri", "verification_uri_complete",
                          "expires_in", "interval"}
-    assert body["verification_uri"] == "http://localhost:3000/device"
-    assert body["verification_uri_complete"] == f"http://localhost:3000/device?user_code={body['user_code']}"
+    assert body["verification_uri"] == f"{server.url}/device"  # the public URL: the server's own here
+    assert body["verification_uri_complete"] == f"{server.url}/device?user_code={body['user_code']}"
     assert (body["expires_in"], body["interval"]) == (600, 5)
 
 

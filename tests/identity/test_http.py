@@ -25,7 +25,8 @@ def server(tmp_path_factory, sqlite_template):
 
 @pytest.fixture
 def client(server):
-    with server.client() as c:
+    # As a browser on the site: a request that changes something with the session cookie names its origin.
+    with server.client(headers={"Origin": server.base_url}) as c:
         yield c
 
 

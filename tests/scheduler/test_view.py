@@ -85,7 +85,7 @@ def test_the_view_reports_each_configured_target_from_the_sync_status(billing):
 
 def _health(billing, **settings):
     api = create_api(billing, Settings(_env_file=None, **settings))
-    with TestClient(api) as client:
+    with TestClient(api, base_url="http://localhost") as client:  # a Host the app answers to
         return client.get("/api/health")
 
 

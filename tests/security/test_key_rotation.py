@@ -145,11 +145,11 @@ def test_health_names_the_hmac_keys_the_edge_sync_cannot_open(billing, tmp_path)
     assert f"account:{account.account_id}" in held
     assert f"project:{account.project_id}" not in held  # never published without its key, nor deleted
     api = create_api(stranger, Settings(_env_file=None, env="test", sync_targets="file", data_dir=tmp_path))
-    with TestClient(api) as client:
+    with TestClient(api, base_url="http://localhost") as client:  # a Host the app answers to
         file_status = client.get("/api/health").json()["sync"][0]
     assert file_status["unreadable"] == 1 and file_status["failing"] == 1
 
     sync_once(_with_ring(billing, old), [target], now + timedelta(minutes=20))  # the right ring, retry due
     assert f"project:{account.project_id}" in target.dump()
-    with TestClient(api) as client:
+    with TestClient(api, base_url="http://localhost") as client:  # a Host the app answers to
         assert client.get("/api/health").json()["sync"][0]["unreadable"] == 0
