@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -14,6 +14,7 @@ from ..db.engine import is_sqlite, read_session, write_session
 from ..db.workloads import Schedule
 from ..errors import Invalid, NotFound, ServiceError
 from ..ids import new_id
+from ..validate import MAX_JSON_DEPTH, PRINTABLE_RULE, is_printable, json_path, value_problem
 from .context import Billing
 from .paging import Page, paginate
 from .runs import AGENT_MAX, checked_cursor, clean_text, is_issued_id, live_project
@@ -21,6 +22,8 @@ from .standing import refuse_if_suspended
 from .views import rfc3339
 
 PAYLOAD_MAX_BYTES = 16 * 1024
+# The payload sits one level into a request body, whose depth the API limits to MAX_JSON_DEPTH.
+PAYLOAD_MAX_DEPTH = MAX_JSON_DEPTH - 1
 NO_SCHEDULE = "No such schedule."
 EDITABLE = ("project_id", "agent", "cron", "timezone", "enabled", "payload")
 
@@ -41,7 +44,8 @@ class ScheduleView:
     updated_at: str
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Not asdict: its deep copy recurses once per level of the payload, which is the caller's to encode.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def schedule_view(row: Schedule, *, now: datetime) -> ScheduleView:
@@ -58,6 +62,14 @@ def payload_text(payload: object) -> str:
     """The payload as stored: a JSON object of at most 16 KiB once serialized."""
     if not isinstance(payload, dict):
         raise Invalid("payload: must be a JSON object.", code="invalid_payload")
+    # Checked before anything is written: a payload stored deeper than the API reads, or with an integer
+    # its encoder cannot write, would fail every later read of the account's schedules.
+    problem = value_problem(payload, max_depth=PAYLOAD_MAX_DEPTH)
+    if problem is not None:
+        where = json_path(["payload", *problem[0]])
+        if problem[1] == "too_deep":
+            raise Invalid(f"payload is nested deeper than {PAYLOAD_MAX_DEPTH} levels.", code="too_deep")
+        raise Invalid(f"{where}: integers must be between -2**63 and 2**64 - 1.", code="invalid_payload")
     try:
         text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         size = len(text.encode("utf-8"))
@@ -81,6 +93,8 @@ def _checked(changes: dict) -> dict:
             raise Invalid(f"{name}: may not be null.", code=f"invalid_{name}")
         if name == "agent":
             out[name] = clean_text(value, "agent", AGENT_MAX)
+            if not is_printable(out[name]):
+                raise Invalid(f"agent: {PRINTABLE_RULE}.", code="invalid_agent")
         elif name == "cron":
             out[name] = parse_cron(value).text
         elif name == "timezone":
