@@ -85,6 +85,8 @@ class Walk:
         when = classify_timestamp(occurred, now=self.now, period_start=self.account.period_start)
         if when == "future":
             return _reject(event.id, "timestamp_in_future", "The timestamp is more than 5 minutes ahead.")
+        if occurred < self.account.created_at:  # the row is at hand: no query, one comparison
+            return _reject(event.id, "timestamp_before_account", "The timestamp is before the account was created.")
         if prep.unknown_model:
             return _reject(event.id, "unknown_model", f"Model {event.model!r} is not in the price table.")
         if prep.charged is None:

@@ -36,7 +36,7 @@ def describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
     if first.get("type") == "json_invalid":
         return 400, "malformed_json", "The body is not valid JSON."
     where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
-    message = first.get("msg", "invalid request")
+    message = first.get("msg", "invalid request").removeprefix("Value error, ")
     return 422, "invalid_request", f"{where}: {message}." if where else f"{message}."
 
 

@@ -11,13 +11,14 @@ from billing_core.services.projects import NAME_MAX
 from .deps import billing_of, utcnow
 from .pagination import ListParams, list_response
 from .projects import owner, small_body
+from .schemas import PrintableStr
 
 router = APIRouter(prefix="/api/v1", tags=["keys"], dependencies=[Depends(small_body)])
 
 
 class KeyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: StrictStr = Field(min_length=1, max_length=NAME_MAX)
+    name: PrintableStr = Field(min_length=1, max_length=NAME_MAX)
 
 
 class ProviderKeyBody(BaseModel):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from billing_core.services import projects
 
 from .deps import Caller, authenticate, billing_of, utcnow
 from .errors import ApiError
 from .pagination import ListParams, list_response
+from .schemas import PrintableStr
 
 MAX_BODY_BYTES = 64 * 1024  # these bodies hold a name or a key; anything near this size is not one
 
@@ -34,7 +35,7 @@ class ProjectBody(BaseModel):
     """A project's only writable field; anything else in the body (plan, id, account_id...) is refused."""
 
     model_config = ConfigDict(extra="forbid")
-    name: StrictStr = Field(min_length=1, max_length=projects.NAME_MAX)
+    name: PrintableStr = Field(min_length=1, max_length=projects.NAME_MAX)
 
 
 @router.get("/projects", summary="The account's projects, newest first")

@@ -10,12 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from billing_core.services.runs import NewRun, create_run, get_run, list_runs, update_run
+from billing_core.validate import json_path, locate_json_problem, may_hold_wide_integer
 
 from .deps import Caller, account_for, authenticate, billing_of, utcnow
 from .errors import ApiError
 from .pagination import ListParams, list_response
+from .projects import MAX_BODY_BYTES as SMALL_BODY_BYTES
 from .responses import FastJSON
-from .usage import json_body
+from .schemas import PrintableStr
+from .usage import parse_json
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 EDGE_ONLY = "edge token only: the account acted for"
@@ -29,7 +32,7 @@ class RunCreateBody(BaseModel):
     id: StrictStr | None = Field(None, min_length=1, max_length=128,
                                  description="the edge's run id, which its usage events carry as run_id")
     project_id: StrictStr = Field(min_length=1, max_length=40)
-    agent: StrictStr = Field(min_length=1, max_length=100)
+    agent: PrintableStr = Field(min_length=1, max_length=100)
     trigger: Literal["manual", "schedule", "api"] = Field("api", description="schedule: edge token only")
     schedule_id: StrictStr | None = Field(None, max_length=40, description="with trigger schedule")
     account_id: StrictStr | None = Field(None, max_length=40, description=EDGE_ONLY)
@@ -58,12 +61,23 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
 
 async def parse_body(request: Request, model: type[BaseModel], codes: dict[str, str] | None = None):
     """The JSON body validated by `model`; a problem with a field in `codes` answers with that field's code."""
-    raw = await json_body(request)
+    body = await request.body()
+    if len(body) > SMALL_BODY_BYTES:  # these bodies are a few fields and a payload of at most 16 KiB
+        raise ApiError(413, "payload_too_large", f"The body may be at most {SMALL_BODY_BYTES} bytes.")
+    raw = parse_json(body)
+    codes = codes or {}
+    # The parser reads an integer past 64 bits as a float: refused, naming it, rather than stored changed.
+    if may_hold_wide_integer(body):
+        found = locate_json_problem(body)
+        if found is not None and found[1] == "wide_integer":
+            path = found[0]
+            code = codes.get(str(path[0]), "invalid_request") if path else "invalid_request"
+            raise ApiError(422, code, f"{json_path(path) or 'body'}: integers must be between -2**63 and 2**64 - 1.")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         field, message = first_error(exc)
-        raise ApiError(422, (codes or {}).get(field.split(".")[0], "invalid_request"), message) from None
+        raise ApiError(422, codes.get(field.split(".")[0], "invalid_request"), message) from None
 
 
 def account_of(caller: Caller, in_body: str | None, in_query: str | None = None) -> str:

@@ -16,6 +16,7 @@ from .deps import Caller, authenticate, billing_of, utcnow
 from .pagination import ListParams, list_response
 from .responses import FastJSON
 from .runs import EDGE_ONLY, account_of, body_doc, parse_body
+from .schemas import PrintableStr
 
 router = APIRouter(prefix="/api/v1", tags=["schedules"])
 # A bad value of these fields answers with the field's own code, so clients can point at the field.
@@ -29,7 +30,7 @@ class ScheduleCreateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     project_id: StrictStr = Field(min_length=1, max_length=40)
-    agent: StrictStr = Field(min_length=1, max_length=100)
+    agent: PrintableStr = Field(min_length=1, max_length=100)
     cron: StrictStr = Field(description=CRON_DOC)
     timezone: StrictStr = Field("UTC", description="IANA name, e.g. 'Europe/Berlin'")
     enabled: StrictBool = True
@@ -42,7 +43,7 @@ class SchedulePatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     project_id: StrictStr | None = Field(None, min_length=1, max_length=40)
-    agent: StrictStr | None = Field(None, min_length=1, max_length=100)
+    agent: PrintableStr | None = Field(None, min_length=1, max_length=100)
     cron: StrictStr | None = Field(None, description=CRON_DOC)
     timezone: StrictStr | None = None
     enabled: StrictBool | None = None

@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator,
+                      model_validator)
 
+from billing_core import validate
 from billing_core.services.usage import MAX_DURATION_MS, MAX_TOKENS
 
 MIN_YEAR = 2000  # usage older than this is a broken clock, not a fact to bill
 
 
 def parse_rfc3339(value: Any) -> datetime:
-    """An RFC 3339 time with a zone, returned in UTC; a time that cannot be a usage fact is refused."""
+    """An RFC 3339 date-time (billing_core.validate), in UTC; a time that cannot be a usage fact is refused."""
     if not isinstance(value, str) or len(value) > 40:
         raise ValueError("must be an RFC 3339 string")
-    try:
-        # RFC 3339 allows a lower-case 't' and 'z'; fromisoformat wants them upper-case.
-        parsed = datetime.fromisoformat(value.upper())
-    except ValueError:
-        raise ValueError("must be an RFC 3339 time such as 2026-01-31T12:00:00Z") from None
-    if parsed.tzinfo is None:
-        raise ValueError("must carry a timezone (Z or an offset)")
-    try:
-        utc = parsed.astimezone(timezone.utc)
-    except OverflowError:
-        raise ValueError("is out of range") from None
+    utc = validate.parse_rfc3339(value)
     if utc.year < MIN_YEAR:
         raise ValueError(f"must not be before {MIN_YEAR}")
     return utc
+
+
+def _printable(value: str) -> str:
+    if not validate.is_printable(value):
+        raise ValueError(validate.PRINTABLE_RULE)
+    return value
+
+
+# A name or an id a person reads: no control, format or line-separator characters.
+PrintableStr = Annotated[StrictStr, AfterValidator(_printable)]
+# An event's text fields, checked in one pass (one Python call per event, not per field: ingest is hot).
+_EVENT_TEXT = ("id", "project_id", "agent", "model", "run_id", "provider", "account_id")
 
 
 class UsageEventBody(BaseModel):
@@ -55,7 +59,11 @@ class UsageEventBody(BaseModel):
         return None if value is None else parse_rfc3339(value)
 
     @model_validator(mode="after")
-    def _kind_fields(self) -> "UsageEventBody":
+    def _whole_event(self) -> "UsageEventBody":
+        for name in _EVENT_TEXT:
+            value = getattr(self, name)
+            if value is not None and not value.isprintable() and not validate.is_printable(value):
+                raise ValueError(f"{name}: {validate.PRINTABLE_RULE}")
         if self.kind == "compute" and self.duration_ms is None:
             raise ValueError("a compute event needs duration_ms")
         if self.kind == "tokens" and not self.model:

@@ -18,6 +18,7 @@ from billing_core.services.views import AccountView, get_account
 from billing_core.services.usage import MAX_BATCH, EventResult, UsageEventIn, record_usage_grouped
 
 from billing_core.services.context import Billing
+from billing_core.validate import parse_full_date
 
 from . import offload
 from .deps import (Caller, PendingCaller, account_for, authenticate, billing_of, invalid_key, pending_caller,
@@ -30,10 +31,6 @@ from .schemas import CheckBody, UsageBatchBody, UsageEventBody
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 _EVENT_LIST = TypeAdapter(list[UsageEventBody])
 MAX_BODY_BYTES = 4 * 1024 * 1024
-
-
-async def json_body(request: Request) -> object:
-    return parse_json(await request.body())
 
 
 def parse_json(raw: bytes) -> object:
@@ -203,12 +200,21 @@ def _post_check(billing: Billing, pending: PendingCaller, raw: bytes) -> FastJSO
 
 @router.get("/usage/summary", summary="Usage totals per day, project, agent or model, from daily rollups")
 def get_summary(request: Request, caller: Caller = Depends(authenticate),
-                start: date = Query(..., alias="from", description="first day, YYYY-MM-DD (UTC)"),
-                end: date = Query(..., alias="to", description="last day, inclusive"),
+                start: str = Query(..., alias="from", description="first day, YYYY-MM-DD (UTC)"),
+                end: str = Query(..., alias="to", description="last day, inclusive"),
                 group_by: str = Query("day", pattern="^(day|project|agent|model)$"),
                 account_id: str | None = Query(None, max_length=40, description="edge token only")) -> dict:
-    rows = usage_summary(billing_of(request), account_for(caller, account_id), start=start, end=end,
+    first, last = _full_date("from", start), _full_date("to", end)
+    rows = usage_summary(billing_of(request), account_for(caller, account_id), start=first, end=last,
                          group_by=group_by)
     return FastJSON({"data": [{"key": r.key, "compute_ms": r.compute_ms, "input_tokens": r.input_tokens,
                                "output_tokens": r.output_tokens, "cost_micros": r.cost_micros,
                                "list_cost_micros": r.list_cost_micros} for r in rows]})
+
+
+def _full_date(name: str, text: str) -> date:
+    """RFC 3339 full-date only: no time, no week date, no number of seconds since 1970."""
+    try:
+        return parse_full_date(text)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", f"{name}: {exc}.") from None

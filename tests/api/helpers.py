@@ -9,6 +9,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
+from sqlalchemy import select, update
+
+from billing_core.db.engine import make_engine
+from billing_core.db.models import Account
 
 # Parametrize a test over both live servers (indirect: the `server` fixture resolves the name).
 both_databases = pytest.mark.parametrize("server", ["sqlite", "postgresql"], indirect=True)
@@ -37,6 +41,19 @@ def rfc3339(value: datetime) -> str:
 def parse_rfc3339(value: str) -> datetime:
     assert isinstance(value, str) and RFC3339_UTC.match(value), f"not an RFC 3339 UTC time: {value!r}"
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def backdate_account(database_url: str, account_id: str, *, days: int) -> None:
+    """Make the account at least `days` old (its period unchanged), as an account that has been billed before
+    is: usage dated before an account was created is refused (timestamp_before_account)."""
+    engine, accounts = make_engine(database_url), Account.__table__
+    try:
+        with engine.begin() as conn:
+            created = conn.execute(select(accounts.c.created_at).where(accounts.c.id == account_id)).scalar_one()
+            conn.execute(update(accounts).where(accounts.c.id == account_id).values(
+                created_at=min(created, utcnow() - timedelta(days=days))))
+    finally:
+        engine.dispose()
 
 
 def compute_event(project_id: str, duration_ms: int, **kw) -> dict:

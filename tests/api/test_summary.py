@@ -7,7 +7,8 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
-from .helpers import SUMMARY, charge, compute_event, money_of, post_usage, rfc3339, tokens_event, utcnow
+from .helpers import (SUMMARY, backdate_account, charge, compute_event, money_of, post_usage, rfc3339, tokens_event,
+                      utcnow)
 
 ROW_FIELDS = ("compute_ms", "input_tokens", "output_tokens", "cost_micros")
 
@@ -39,9 +40,10 @@ def total(rows) -> dict:
 
 
 @pytest.fixture(scope="module")
-def reported(client, named_account):
+def reported(live_server, client, named_account):
     """A day of usage yesterday and today on a fresh account, with what each accepted event was charged."""
     account = named_account("summary")  # hobby: 1 h allowance, $10 credit
+    backdate_account(live_server.database_url, account.account_id, days=2)  # usage from before its creation is refused
     now = utcnow()
     yesterday = datetime.combine((now - timedelta(days=1)).date(), time(12), tzinfo=timezone.utc)
     recent = now - timedelta(seconds=2)
@@ -123,8 +125,9 @@ def test_summary_includes_only_days_in_the_range(client, reported):
     assert summary(client, account, future, future + timedelta(days=30)) == []
 
 
-def test_summary_by_day_uses_the_utc_day_of_a_timestamp_sent_with_an_offset(client, named_account):
+def test_summary_by_day_uses_the_utc_day_of_a_timestamp_sent_with_an_offset(live_server, client, named_account):
     shared = named_account("shared")
+    backdate_account(live_server.database_url, shared.account_id, days=11)
     instant = datetime.combine((utcnow() - timedelta(days=10)).date(), time(2), tzinfo=timezone.utc)
     written = instant.astimezone(timezone(timedelta(hours=-5))).isoformat()  # 21:00 the day before
     body = post_usage(client, shared.auth, compute_event(shared.project_id, 7777, timestamp=written))

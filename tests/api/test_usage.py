@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 
-from .helpers import (USAGE, ZERO_CHARGE, assert_error, assert_rejection, both_databases, charge, compute_event,
-                      get_account, new_id, parse_rfc3339, post_usage, rfc3339, tokens_event, unchanged, utcnow)
+from .helpers import (USAGE, ZERO_CHARGE, assert_error, assert_rejection, backdate_account, both_databases, charge,
+                      compute_event, get_account, new_id, parse_rfc3339, post_usage, rfc3339, tokens_event, unchanged,
+                      utcnow)
 
 SONNET_1000_IN_500_OUT = 1000 * 3 + 500 * 15  # micros: $3 / $15 per million tokens
 
@@ -232,8 +233,9 @@ def test_a_partial_batch_accepts_the_good_events_and_says_why_the_others_were_re
 
 
 # -- timestamps -------------------------------------------------------------------------------
-def test_an_event_before_the_period_start_is_accepted_late_and_charged_now(client, named_account):
-    shared = named_account("shared")
+def test_an_event_before_the_period_start_is_accepted_late_and_charged_now(live_server, client, create_account):
+    shared = create_account("pro", 0)
+    backdate_account(live_server.database_url, shared.account_id, days=40)  # an older account, a new period
     before = get_account(client, shared.auth)
     start = parse_rfc3339(before["period"]["start"])
 
@@ -266,7 +268,7 @@ def test_an_event_more_than_5_minutes_ahead_is_rejected_and_one_within_is_accept
 def test_a_timestamp_with_an_offset_is_compared_in_utc(client, named_account):
     shared = named_account("shared")
     ahead = (utcnow() + timedelta(minutes=10)).astimezone(timezone(timedelta(hours=-5)))  # 10 min ahead
-    behind = (utcnow() - timedelta(minutes=1)).astimezone(timezone(timedelta(hours=9)))  # "later" wall clock
+    behind = utcnow().astimezone(timezone(timedelta(hours=9)))  # a "later" wall clock, and not in the future
     body = post_usage(client, shared.auth, compute_event(shared.project_id, 1000, timestamp=ahead.isoformat()),
                       compute_event(shared.project_id, 1000, timestamp=behind.isoformat()))
     assert_rejection(body["results"][0], "timestamp_in_future")

@@ -213,6 +213,7 @@ class Shadow:
     invoices: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.created_at = self.anchor  # the account is created at its first period's start
         self._set_plan_terms(self.plan)
 
     def _set_plan_terms(self, plan: str) -> None:
@@ -308,6 +309,8 @@ class Shadow:
         occurred = event.timestamp or now
         if occurred > now + timedelta(minutes=5):
             return Expected(event, "rejected", error_code="timestamp_in_future")
+        if occurred < self.created_at:
+            return Expected(event, "rejected", error_code="timestamp_before_account")
         late = occurred < self.period_start
         before = Before(max(0, self.included - self.used),
                         tuple(dataclasses.replace(p) for p in self.live_pools(now)),
