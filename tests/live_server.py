@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -130,6 +131,32 @@ def server_env(database_url: str, extra_env: Mapping[str, str] | None = None) ->
     return env
 
 
+# What must never be in a server's log (DESIGN.md, "Secure by default"): each secret's own shape, so a
+# redacted one (`ak_live_[REDACTED]`) passes.
+LEAKS = {
+    "an account key": re.compile(r"ak_live_[A-Za-z0-9]{38}"),
+    "a project HMAC key": re.compile(r"hk_live_[A-Za-z0-9]{38}"),
+    "a webhook signing secret": re.compile(r"whsec_[A-Za-z0-9+/=_-]{8,}"),
+    "an Argon2 password hash": re.compile(r"\$argon2(?:id|i|d)\$v="),
+    "a session cookie": re.compile(r"tollgate_session=(?!\[REDACTED\])[^;\s'\"]{8,}"),
+}
+
+
+def assert_log_clean(log_path: Path) -> None:
+    """Fail the test unless the server's log shows no key, secret, password hash or session cookie."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return
+    found = [(what, m) for what, pattern in LEAKS.items() if (m := pattern.search(text))]
+    if found:
+        what, match = found[0]
+        end = text.find("\n", match.end())
+        line = text[text.rfind("\n", 0, match.start()) + 1:end if end >= 0 else None]
+        pytest.fail(f"the server logged {', '.join(w for w, _ in found)}; the first, in {log_path}:\n"
+                    f"{line.replace(match[0], f'<{what}>')[:500]}")
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()
@@ -181,6 +208,7 @@ def run_api_server(database_url: str, *, extra_env: Mapping[str, str] | None = N
                 yield server
             finally:
                 _stop(process)
+        assert_log_clean(log_path)  # after a clean exit only: a failure in the test is not hidden behind it
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)

@@ -52,13 +52,14 @@ def _prepare_sqlite(engine: Engine) -> None:
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for the URL; a SQLite file's folder is created when missing."""
+    """An engine for the URL; a SQLite file's folder is created when missing. Its errors and echo never show
+    statement parameters (`hide_parameters`): they hold password hashes and sealed secrets."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False,
-                                                             "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, echo=echo, hide_parameters=True,
+                               connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _prepare_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
@@ -67,7 +68,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     # ingest on PostgreSQL (docs/benchmarks.md). A connection the server dropped fails once instead,
     # SQLAlchemy then discards the pool, and the API answers that request 503 database_unavailable.
     # Recycling bounds how long an idle connection is trusted.
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -7,6 +7,7 @@ from .responses import FastJSON
 
 from billing_core.services.context import Billing
 
+from ..logs import install_log_redaction
 from ..security.middleware import SecurityMiddleware
 from ..settings import Settings
 from . import account, device, health, keys, projects, runs, schedules, usage
@@ -18,6 +19,7 @@ from .schemas import CheckBody, UsageBatchBody
 
 
 def create_api(billing: Billing, settings: Settings) -> FastAPI:
+    install_log_redaction()  # here, so both servers (Reflex's and the API alone) redact their logs
     api = FastAPI(title="Tollgate API", version="1", docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json", default_response_class=FastJSON)
     api.state.billing, api.state.settings = billing, settings

@@ -19,6 +19,8 @@ from typing import Iterator
 import httpx
 import pytest
 
+from ..live_server import assert_log_clean
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
 
@@ -80,6 +82,7 @@ def running(cmd: list[str], env: dict[str, str], port: int, log_path: Path, time
                 os.killpg(process.pid, 9)
                 process.wait(timeout=10)
         log.close()
+    assert_log_clean(log_path)  # no key, secret, hash or session cookie in its log (after a clean exit only)
 
 
 @contextmanager
