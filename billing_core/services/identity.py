@@ -197,15 +197,17 @@ def sign_in(billing: Billing, limiter: RateLimiter, *, email: str, password: str
             now: datetime, ttl: timedelta, device: str | None = None) -> StartedSession:
     """A session for the right email and password.
 
-    Every attempt is counted before the password is checked: per email and address, per address, and per
-    email across addresses, or instead per browser when `device` (the id of a device cookie issued to this
-    email) says the browser signed in to it before, so strangers failing elsewhere cannot lock its owner out.
+    Every attempt is counted before the password is checked: per email and address, and per address and per
+    email across addresses, or instead of those two per browser when `device` (the id of a device cookie
+    issued to this email) says the browser signed in to it before, so strangers cannot lock its owner out.
     """
     email = login_email(email)
     pair = (f"sign-in:email-ip:{email}|{ip}", SIGN_IN_PER_EMAIL_IP)
-    shared = (f"sign-in:device:{device}", SIGN_IN_PER_DEVICE) if device else (f"sign-in:email:{email}",
-                                                                               SIGN_IN_PER_EMAIL)
-    take(limiter, [pair, (f"sign-in:ip:{ip}", SIGN_IN_PER_IP), shared], now, "sign-in attempts")
+    # A browser that proved this email's password before is counted on its own (and its successes clear
+    # the count); the address's and the email's counts are for browsers nobody knows.
+    shared = [(f"sign-in:device:{device}", SIGN_IN_PER_DEVICE)] if device else [
+        (f"sign-in:ip:{ip}", SIGN_IN_PER_IP), (f"sign-in:email:{email}", SIGN_IN_PER_EMAIL)]
+    take(limiter, [pair, *shared], now, "sign-in attempts")
     with read_session(billing.engine) as session:
         user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
     stored = user.password_hash if user is not None and user.password_hash else None
@@ -217,7 +219,7 @@ def sign_in(billing: Billing, limiter: RateLimiter, *, email: str, password: str
     # address's and the email's stay, or anyone with an account of their own could reset them between guesses.
     limiter.clear(*pair)
     if device:
-        limiter.clear(*shared)
+        limiter.clear(*shared[0])
     if needs_rehash(stored):
         with write_session(billing.engine) as session:
             session.execute(update(User).where(User.id == user.id).values(password_hash=hash_password(password)))

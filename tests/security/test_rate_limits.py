@@ -20,7 +20,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from billing_core.crypto import new_key_spec
 from billing_core.services.identity import (CODE_ENTRY_PER_USER, SIGN_IN_PER_EMAIL, SIGN_IN_PER_EMAIL_IP,
-                                            RateLimited, code_entry_attempt)
+                                            SIGN_IN_PER_IP, RateLimited, code_entry_attempt)
 from portal.auth.device_cookie import DEVICE_COOKIE, read_device
 from portal.auth.limits import LimiterUnavailable, SharedRateLimiter
 from portal.settings import Settings
@@ -143,6 +143,24 @@ def test_a_stranger_failing_from_many_addresses_cannot_lock_out_the_owners_brows
         assert [a.status_code for a in stranger].count(401) == SIGN_IN_PER_EMAIL.attempts
         # ... and so does anyone else's browser, even with the right password.
         assert sign_in(server.base_url, email, PASSWORD, an_address()).status_code == 429
+    finally:
+        owner.close()
+
+
+def test_a_known_browser_signs_in_again_and_again_past_the_limits_of_unknown_browsers(server):
+    """Its successes clear its own count; the address's and the email's are not spent by it (a shared office
+    address, a test suite's many sign-ins)."""
+    email, address = an_email(), an_address()
+    owner, _ = sign_up(server.base_url, email, address)
+    try:
+        answers = []
+        for _ in range(SIGN_IN_PER_IP.attempts + 5):
+            owner.cookies.delete("tollgate_session")
+            answers.append(owner.post("/auth/sign-in", data={"email": email, "password": PASSWORD},
+                                      headers=JSON).status_code)
+        assert answers == [200] * (SIGN_IN_PER_IP.attempts + 5)
+        # The same address without the device cookie still meets the limits of a browser nobody knows.
+        assert sign_in(server.base_url, email, "wrong password 1", address).status_code == 401
     finally:
         owner.close()
 
