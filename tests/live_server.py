@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -261,3 +261,11 @@ def migrated_pg_schema(prefix: str = "tg_live") -> Iterator[str]:
                 conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     finally:
         admin.dispose()
+
+
+def migrated_database(stack: ExitStack, kind: str, directory: Path, template: Path, prefix: str) -> str:
+    """A migrated database of `kind` ("sqlite": a copy of the template in `directory`; "postgresql": a
+    fresh schema, dropped when `stack` closes), for module fixtures parametrized over both."""
+    if kind == "sqlite":
+        return copy_sqlite_template(template, directory)
+    return stack.enter_context(migrated_pg_schema(prefix))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from billing_core.crypto import new_key_spec
+
 BIN = Path(sys.executable).parent / "tollgate"
 
 
@@ -76,9 +78,17 @@ def test_a_bad_catalog_stops_start_up_naming_the_file_key_and_reason(cli, tmp_pa
 
 
 def test_a_weak_secret_key_is_refused_outside_dev_with_a_clear_message(cli):
-    proc = cli("migrate", check=False, TOLLGATE_ENV="prod", TOLLGATE_SECRET_KEY="short")
+    proc = cli("migrate", check=False, TOLLGATE_ENV="prod", TOLLGATE_SECRET_KEY="short",
+               TOLLGATE_ENCRYPTION_KEYS=new_key_spec("k1"))
     assert proc.returncode != 0
     assert "TOLLGATE_SECRET_KEY is too weak" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_production_without_an_encryption_keyring_is_refused_with_a_clear_message(cli):
+    proc = cli("migrate", check=False, TOLLGATE_ENV="prod", TOLLGATE_SECRET_KEY="Vq3xN8pL2mR7tY4wZ9bC6dF1gH5jK0sA-e_uQ")
+    assert proc.returncode != 0
+    assert "TOLLGATE_ENCRYPTION_KEYS must be set for TOLLGATE_ENV=prod" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_demo_builds_sixty_days_of_history_and_says_how_to_use_it(cli, tmp_path):

@@ -19,7 +19,7 @@ from billing_core.db.models import Account
 from billing_core.keys import ACCOUNT_KEY_PREFIX, generate
 
 from ..live_server import (PYTHON, ROOT, LiveServer, _stop, _wait_until_healthy, assert_log_clean,
-                           copy_sqlite_template, free_port, migrated_pg_schema, run_api_server, server_env)
+                           copy_sqlite_template, free_port, migrated_database, run_api_server, server_env)
 from .crashing_api import PASSWORD
 
 JSON = {"Accept": "application/json"}
@@ -35,10 +35,7 @@ def leaks(log: str) -> list[str]:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def live(request, tmp_path_factory, sqlite_template):
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = copy_sqlite_template(sqlite_template, tmp_path_factory.mktemp("form-nul"))
-        else:
-            url = stack.enter_context(migrated_pg_schema("tg_form_nul"))
+        url = migrated_database(stack, request.param, tmp_path_factory.mktemp("form-nul"), sqlite_template, "tg_form_nul")
         server = stack.enter_context(run_api_server(url))
         yield server, stack.enter_context(httpx.Client(base_url=server.base_url, timeout=30))
 

@@ -18,8 +18,7 @@ from billing_core.services.runs import NewRun, create_run, get_run
 
 from ..conftest import T0
 from ..factories import make_account
-from ..live_server import (Tenant, copy_sqlite_template, create_account_cli, migrated_pg_schema,
-                           run_api_server)
+from ..live_server import Tenant, create_account_cli, migrated_database, run_api_server
 
 RUN_ID = "edge-run-x"
 
@@ -28,10 +27,7 @@ RUN_ID = "edge-run-x"
 def live(request, tmp_path_factory, sqlite_template):
     """A live server on each database, with two accounts made by the operator CLI."""
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = copy_sqlite_template(sqlite_template, tmp_path_factory.mktemp("run-ids"))
-        else:
-            url = stack.enter_context(migrated_pg_schema("tg_run_ids"))
+        url = migrated_database(stack, request.param, tmp_path_factory.mktemp("run-ids"), sqlite_template, "tg_run_ids")
         server = stack.enter_context(run_api_server(url))
         with ThreadPoolExecutor(2) as pool:
             a, b = pool.map(lambda n: Tenant(**create_account_cli(
