@@ -12,6 +12,7 @@ import os
 import secrets
 import stat
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 from billing_core.crypto import new_key_spec
@@ -28,10 +29,8 @@ def _create_once(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text + "\n")
-        try:
-            os.link(tmp, path)  # atomic, and refuses to replace a file another process made first
-        except FileExistsError:
-            pass
+        with suppress(FileExistsError):  # another process made it first: theirs is the one kept
+            os.link(tmp, path)  # atomic, and never replaces an existing file
     finally:
         os.unlink(tmp)
 
