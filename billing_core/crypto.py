@@ -15,12 +15,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .errors import ServiceError
+
 NONCE_BYTES = 12
 DERIVED = "derived"  # a keyring entry whose key comes from a secret key (how installs began, before keyrings)
 
 
-class SecretError(ValueError):
-    """A ciphertext that cannot be opened: unknown key, tampered, or moved to another row."""
+class SecretError(ServiceError, ValueError):
+    """A ciphertext that cannot be opened: unknown key, tampered, or moved to another row. An answer, not a
+    crash: the ring lacks a key the row needs (docs/security.md, "Rotate the encryption keys")."""
+
+    status, code = 409, "secret_unreadable"
 
 
 def _b64(data: bytes) -> str:
@@ -86,15 +91,15 @@ class Keyring:
         try:
             version, key_id, body = ciphertext.split(".", 2)
         except ValueError:
-            raise SecretError("not a Tollgate ciphertext") from None
+            raise SecretError("This value is not a sealed Tollgate secret.") from None
         key = dict(self.keys).get(key_id)
         if version != "v1" or key is None:
-            raise SecretError(f"no key {key_id!r} in the keyring")
+            raise SecretError(f"This secret was sealed with key {key_id!r}, which is not in this server's keyring.")
         try:
             raw = _unb64(body)
             return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
         except (InvalidTag, ValueError):  # binascii.Error is a ValueError: a mangled body
-            raise SecretError("the ciphertext does not open here (tampered, or copied from another row)") from None
+            raise SecretError("This secret does not open here (tampered with, or copied from another row).") from None
 
     def needs_reseal(self, ciphertext: str) -> bool:
         return not ciphertext.startswith(f"v1.{self.primary_id}.")

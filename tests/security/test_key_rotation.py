@@ -153,3 +153,15 @@ def test_health_names_the_hmac_keys_the_edge_sync_cannot_open(billing, tmp_path)
     assert f"project:{account.project_id}" in target.dump()
     with TestClient(api, base_url="http://localhost") as client:  # a Host the app answers to
         assert client.get("/api/health").json()["sync"][0]["unreadable"] == 0
+
+
+def test_a_secret_the_servers_ring_cannot_open_is_a_clear_answer_not_a_crash(billing, tmp_path):
+    account = make_account(_with_ring(billing, Keyring.parse(new_key_spec("k1"))))
+    stranger = _with_ring(billing, Keyring.parse(new_key_spec("k9")))
+    api = create_api(stranger, Settings(_env_file=None, env="test", sync_targets="", data_dir=tmp_path))
+    with TestClient(api, base_url="http://localhost") as client:
+        answer = client.get(f"/api/v1/projects/{account.project_id}/hmac-key",
+                            headers={"Authorization": f"Bearer {account.api_key}"})
+    assert answer.status_code == 409, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "secret_unreadable" and "'k1'" in error["message"]
