@@ -7,7 +7,7 @@ CORS and the live updates' WebSocket (socket.io) accept only the app's own origi
 import reflex as rx
 
 from portal.security.origin import allowed_origins
-from portal.settings import get_settings
+from portal.settings import settings_or_exit
 
 config = rx.Config(
     app_name="portal",
@@ -15,5 +15,5 @@ config = rx.Config(
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin()],
     disable_plugins=[rx.plugins.SitemapPlugin],
-    cors_allowed_origins=list(allowed_origins(get_settings())),
+    cors_allowed_origins=list(allowed_origins(settings_or_exit())),
 )

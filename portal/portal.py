@@ -10,10 +10,11 @@ from .pages.sign_in import SignInState, sign_in
 from .pages.sign_up import SignUpState, sign_up
 from .runtime import get_billing
 from .security.reflex_app import SecureApp
-from .settings import get_settings
+from .settings import settings_or_exit
 from .state import SessionState
 
-app = SecureApp(api_transformer=create_api(get_billing(), get_settings()))
+app_settings = settings_or_exit()  # first: bad settings are one line, not a traceback
+app = SecureApp(api_transformer=create_api(get_billing(), app_settings))
 live.install(app)
 app.register_lifespan_task(scheduling.scheduler_lifespan)  # off with TOLLGATE_SCHEDULER_ENABLED=false
 app.add_page(dashboard.dashboard, route=routes.HOME, title="Dashboard · Tollgate", on_load=dashboard.ON_LOAD)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import field_validator, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .local_secrets import local_encryption_keys, local_secret_key
@@ -113,3 +114,22 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def describe(exc: ValidationError) -> str:
+    """A settings error as one line naming the variables: `TOLLGATE_PORT: Input should be a valid integer`."""
+    parts = []
+    for err in exc.errors():
+        message = str(err["msg"]).removeprefix("Value error, ")
+        names = ".".join(map(str, err["loc"]))
+        parts.append(f"TOLLGATE_{names.upper()}: {message}" if names else message)
+    return "; ".join(parts)
+
+
+def settings_or_exit() -> Settings:
+    """The settings, for a process's entry point: bad ones end it with one line on stderr, no traceback."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        print(f"tollgate: bad settings: {describe(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None

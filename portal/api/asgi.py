@@ -2,10 +2,11 @@
 
 from ..heap import settle
 from ..runtime import get_billing
-from ..settings import get_settings
+from ..settings import settings_or_exit
 from .app import create_api
 
-app = create_api(get_billing(), get_settings())
+settings = settings_or_exit()  # first: bad settings are one line, not a traceback
+app = create_api(get_billing(), settings)
 
 # Everything built so far lives as long as the process: out of the collector's scans (about a quarter of a
 # 1000-event batch's CPU before, docs/benchmarks.md), and young collections less often (portal/heap.py).

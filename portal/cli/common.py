@@ -16,7 +16,7 @@ from billing_core.plans import CatalogError
 from billing_core.services.context import Billing
 
 from ..runtime import build_billing
-from ..settings import get_settings
+from ..settings import describe, get_settings
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -36,8 +36,7 @@ def one_line_errors(func: Callable) -> Callable:
         except CatalogError as exc:
             fail(f"bad plan catalog: {exc}")
         except ValidationError as exc:
-            err = exc.errors()[0]
-            fail(f"bad settings: {'.'.join(map(str, err['loc']))}: {err['msg']}")
+            fail(f"bad settings: {describe(exc)}")
         except ValueError as exc:
             fail(str(exc))
 

@@ -79,6 +79,8 @@ def test_production_refuses_to_start_without_its_secrets_configured(tmp_path, mi
                           text=True, timeout=120)
     assert done.returncode != 0
     assert f"{missing} must be set for TOLLGATE_ENV=prod" in done.stderr
+    assert "Traceback" not in done.stderr  # one line to act on
+    assert done.stderr.strip().splitlines()[-1].startswith("tollgate: bad settings: TOLLGATE_")
     assert not (tmp_path / SECRET_KEY_FILE).exists() and not (tmp_path / ENCRYPTION_KEYS_FILE).exists()
 
 
