@@ -8,6 +8,7 @@ test installs, `make run` first among them.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import stat
@@ -19,6 +20,7 @@ from billing_core.crypto import new_key_spec
 
 SECRET_KEY_FILE = "secret-key"
 ENCRYPTION_KEYS_FILE = "encryption-keys"
+SANDBOX_WEBHOOK_SECRET_FILE = "sandbox-webhook-secret"
 PRIVATE_MODE = 0o600
 
 
@@ -54,3 +56,9 @@ def local_secret_key(data_dir: Path) -> str:
 
 def local_encryption_keys(data_dir: Path) -> str:
     return read_or_create(Path(data_dir) / ENCRYPTION_KEYS_FILE, lambda: new_key_spec(f"k{secrets.token_hex(4)}"))
+
+
+def local_sandbox_webhook_secret(data_dir: Path) -> str:
+    """The sandbox provider's Standard Webhooks secret (whsec_ + base64 of 32 random bytes)."""
+    return read_or_create(Path(data_dir) / SANDBOX_WEBHOOK_SECRET_FILE,
+                          lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())

@@ -17,12 +17,13 @@ import httpx
 
 from billing_core import notify
 from billing_core.errors import Invalid
-from billing_core.scheduler.jobs import Job, JobsConfig, build_jobs
+from billing_core.scheduler.jobs import Job, JobsConfig, PaymentsConfig, build_jobs
 from billing_core.scheduler.live import LiveScheduler, SchedulerEvent
 from billing_core.services.context import Billing
 from billing_core.services.notifications import SmtpConfig
 from billing_core.sync.config import SyncConfig, parse_target_names
 
+from .payments import provider_for, sandbox_webhook_url
 from .runtime import get_billing
 from .settings import Settings, get_settings
 
@@ -66,16 +67,25 @@ def new_http_client() -> httpx.Client:
                         headers={"User-Agent": "tollgate-scheduler"})
 
 
-def jobs_config(settings: Settings, http: httpx.Client | None) -> JobsConfig:
+def payments_config(settings: Settings, billing: Billing) -> PaymentsConfig:
+    sandbox = settings.payments_provider == "sandbox"
+    return PaymentsConfig(provider=provider_for(billing, settings),
+                          sandbox_webhook_url=sandbox_webhook_url(settings) if sandbox else None,
+                          sandbox_webhook_secret=settings.sandbox_webhook_secret if sandbox else None,
+                          sandbox_chaos=settings.sandbox_chaos)
+
+
+def jobs_config(settings: Settings, http: httpx.Client | None, billing: Billing | None = None) -> JobsConfig:
     return JobsConfig(http=http, smtp=smtp_config(settings), dispatch_url=settings.dispatch_url,
                       sync=sync_config(settings), sync_interval_s=settings.sync_interval_s,
-                      reconcile_cron=settings.reconcile_cron)
+                      reconcile_cron=settings.reconcile_cron,
+                      payments=payments_config(settings, billing) if billing is not None else None)
 
 
 def registered_jobs(settings: Settings, billing: Billing, http: httpx.Client | None = None) -> list[Job]:
     """The jobs as configured; a bad TOLLGATE_RECONCILE_CRON is a ValueError naming the variable."""
     try:
-        return build_jobs(billing, jobs_config(settings, http))
+        return build_jobs(billing, jobs_config(settings, http, billing))
     except Invalid as exc:
         raise ValueError(f"TOLLGATE_RECONCILE_CRON: {exc.message}") from None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .local_secrets import local_encryption_keys, local_secret_key
+from .local_secrets import local_encryption_keys, local_sandbox_webhook_secret, local_secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_SECRET_KEY_LENGTH = 32
@@ -76,12 +76,38 @@ class Settings(BaseSettings):
     cloudflare_api_token: str | None = None
     cloudflare_kv_namespace_id: str | None = None
     cloudflare_d1_database_id: str | None = None
+    # Payments (docs/payments.md): which provider takes money, and its keys.
+    payments_provider: str = "sandbox"  # sandbox | stripe | dodo
+    sandbox_webhook_secret: str | None = None  # None: generated into data_dir (whsec_...)
+    sandbox_chaos: float = 0.0  # 0..1: how often the sandbox sends an event twice, late or out of order
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # None: Stripe's own; a fake's address in tests
+    dodo_api_key: str | None = None
+    dodo_webhook_secret: str | None = None
+    dodo_product_id: str | None = None  # a pay-what-you-want product: checkouts charge the amount owed
+    dodo_on_demand_product_id: str | None = None  # an on-demand subscription product: saves the mandate
+    dodo_api_base: str | None = None  # None: Dodo's live API (test_mode with a test key: set it)
 
     @field_validator("env")
     @classmethod
     def _known_env(cls, value: str) -> str:
         if value not in ("dev", "test", "prod"):
             raise ValueError("TOLLGATE_ENV must be dev, test or prod")
+        return value
+
+    @field_validator("payments_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in ("sandbox", "stripe", "dodo"):
+            raise ValueError("TOLLGATE_PAYMENTS_PROVIDER must be sandbox, stripe or dodo")
+        return value
+
+    @field_validator("sandbox_chaos")
+    @classmethod
+    def _a_probability(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError("TOLLGATE_SANDBOX_CHAOS must be between 0 and 1")
         return value
 
     @model_validator(mode="after")
@@ -106,6 +132,17 @@ class Settings(BaseSettings):
                     f"TOLLGATE_SECRET_KEY is too weak for TOLLGATE_ENV={self.env}: use at least "
                     f"{MIN_SECRET_KEY_LENGTH} random characters, e.g. "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+        needed = {"stripe": (("TOLLGATE_STRIPE_SECRET_KEY", self.stripe_secret_key),
+                             ("TOLLGATE_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret)),
+                  "dodo": (("TOLLGATE_DODO_API_KEY", self.dodo_api_key),
+                           ("TOLLGATE_DODO_WEBHOOK_SECRET", self.dodo_webhook_secret),
+                           ("TOLLGATE_DODO_PRODUCT_ID", self.dodo_product_id))}.get(self.payments_provider, ())
+        missing = [name for name, value in needed if not value]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} must be set for TOLLGATE_PAYMENTS_PROVIDER="
+                             f"{self.payments_provider} (docs/payments.md)")
+        if self.payments_provider == "sandbox" and self.sandbox_webhook_secret is None:
+            self.sandbox_webhook_secret = local_sandbox_webhook_secret(self.data_dir)
         if self.edge_token is not None and len(self.edge_token) < 16:
             raise ValueError("TOLLGATE_EDGE_TOKEN must be at least 16 characters")
         return self

@@ -147,7 +147,8 @@ class Period(SQLModel, table=True):
 
 class Invoice(SQLModel, table=True):
     __tablename__ = "invoices"
-    __table_args__ = (UniqueConstraint("account_id", "period_start", name="uq_invoices_account_period"),)
+    __table_args__ = (UniqueConstraint("account_id", "period_start", name="uq_invoices_account_period"),
+                      UniqueConstraint("number", name="uq_invoices_number"))
     id: str = Field(primary_key=True, max_length=40)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
     period_start: datetime = _time()
@@ -157,8 +158,15 @@ class Invoice(SQLModel, table=True):
     overage_micros: int = _money()
     proration_micros: int = _money()
     total_micros: int = _money()
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default="open", max_length=16)  # open | paid | past_due | void
     created_at: datetime = _time()
+    # Numbered from one gapless sequence when issued (db/payments.py DocumentNumber).
+    number: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    payment_id: str | None = Field(default=None, max_length=40, nullable=True)
+    # Dunning: when collection first failed, and how many retries were made since.
+    first_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    retries_done: int = Field(default=0)
 
 
 class DailyRollup(SQLModel, table=True):
@@ -195,5 +203,7 @@ class Activity(SQLModel, table=True):
 from .identity import DeviceGrant, User, WebSession  # noqa: E402,F401
 from .workloads import ProviderKey, Run, Schedule  # noqa: E402,F401
 from .settings import AccountSettings  # noqa: E402,F401
+from .payments import (AutoTopUpSettings, Checkout, DocumentNumber, Payment, PaymentEvent,  # noqa: E402,F401
+                       PaymentMethod, Refund, SandboxCharge, SandboxDelivery)
 from .operations import (AlertFired, JobState, Notification, OutboxRow, SchedulerLease,  # noqa: E402,F401
                          SyncFailure, SyncTarget)

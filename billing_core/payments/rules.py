@@ -17,6 +17,7 @@ from ..plans import Catalog
 TOP_UP_MIN_MICROS = 5_000_000        # $5
 TOP_UP_MAX_MICROS = 1_000_000_000    # $1,000
 PACKS_MIN, PACKS_MAX = 1, 20
+MICROS_PER_CENT = 10_000  # providers charge whole cents
 PAYABLE_PLANS = ("starter", "pro")
 # Dunning: a failed collection is retried this many days after it first failed; unpaid this long, the
 # account drops to hobby.
@@ -52,12 +53,24 @@ def _whole_int(value: object, field: str) -> int:
 
 
 def credit_purchase(amount_micros: object) -> Purchase:
-    """A credit top-up of any amount from $5 to $1,000, to the micro."""
+    """A credit top-up of any amount in whole cents from $5 to $1,000 (a provider charges cents)."""
     amount = _whole_int(amount_micros, "amount_micros")
     if not TOP_UP_MIN_MICROS <= amount <= TOP_UP_MAX_MICROS:
         raise Invalid("amount_micros must be between 5000000 ($5) and 1000000000 ($1,000).",
                       code="invalid_amount_micros")
+    if amount % MICROS_PER_CENT:
+        raise Invalid("amount_micros must be whole cents (a multiple of 10000).", code="invalid_amount_micros")
     return Purchase("credit", amount)
+
+
+def to_cents(amount_micros: int) -> int:
+    """An amount owed in micros as the whole cents a provider charges, rounded half to even."""
+    return div_round_half_even(amount_micros, MICROS_PER_CENT)
+
+
+def charge_micros(amount_micros: int) -> int:
+    """What is actually charged for an amount owed: whole cents, back in micros."""
+    return to_cents(amount_micros) * MICROS_PER_CENT
 
 
 def pool_purchase(catalog: Catalog, quantity: object) -> Purchase:
@@ -76,7 +89,7 @@ def plan_purchase(catalog: Catalog, plan: object, *, current_plan: str, proratio
     if not catalog.is_upgrade(current_plan, plan):
         raise Invalid(f"{plan} is not an upgrade from {current_plan}; a downgrade takes effect at period end.",
                       code="not_an_upgrade")
-    return Purchase("plan", proration_micros, plan=plan)
+    return Purchase("plan", charge_micros(proration_micros), plan=plan)
 
 
 def grant_for(catalog: Catalog, purchase: Purchase) -> Grant:

@@ -21,6 +21,7 @@ from ..services.context import Billing
 if TYPE_CHECKING:  # the services that define these are imported lazily (see the module docstring)
     import httpx
 
+    from ..payments.provider import Provider
     from ..services.notifications import SmtpConfig
     from ..sync.config import SyncConfig
 
@@ -31,7 +32,22 @@ NOTIFICATIONS_EVERY_S = 10.0
 DISPATCH_EVERY_S = 15.0
 DEFAULT_SYNC_EVERY_S = 1.0
 DEFAULT_RECONCILE_CRON = "0 3 * * *"
-JOB_NAMES = ("periods", "alerts", "notifications", "dispatch", "edge_sync", "reconcile")
+DEFAULT_PAYMENTS_RECONCILE_CRON = "30 3 * * *"
+PAYMENTS_EVERY_S = 60.0
+SANDBOX_DELIVERY_EVERY_S = 1.0
+JOB_NAMES = ("periods", "payments", "payments_reconcile", "alerts", "notifications", "dispatch",
+             "sandbox_deliveries", "edge_sync", "reconcile")
+
+
+@dataclass(frozen=True)
+class PaymentsConfig:
+    """The provider the payment jobs use; for the sandbox, where and how it delivers its events."""
+
+    provider: "Provider"
+    sandbox_webhook_url: str | None = None
+    sandbox_webhook_secret: str | None = None
+    sandbox_chaos: float = 0.0
+    reconcile_cron: str = DEFAULT_PAYMENTS_RECONCILE_CRON
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class JobsConfig:
     sync: "SyncConfig | None" = None  # None: no edge sync, no reconciliation
     sync_interval_s: float = DEFAULT_SYNC_EVERY_S
     reconcile_cron: str = DEFAULT_RECONCILE_CRON
+    payments: PaymentsConfig | None = None  # None: no invoice collection, auto top-up or reconciliation
 
 
 @dataclass(frozen=True)
@@ -146,14 +163,49 @@ def build_jobs(billing: Billing, config: JobsConfig) -> list[Job]:
 
         return summary_of(reconcile_targets(billing, edge_targets("reconcile"), now))
 
-    jobs = [Job("periods", periods, every_s=PERIODS_EVERY_S),
-            Job("alerts", alerts, every_s=ALERTS_EVERY_S),
-            Job("notifications", notifications, every_s=NOTIFICATIONS_EVERY_S),
-            Job("dispatch", dispatch, every_s=DISPATCH_EVERY_S)]
+    jobs = [Job("periods", periods, every_s=PERIODS_EVERY_S)]
+    if config.payments is not None:
+        jobs += _payment_jobs(billing, config.payments, config)
+    jobs += [Job("alerts", alerts, every_s=ALERTS_EVERY_S),
+             Job("notifications", notifications, every_s=NOTIFICATIONS_EVERY_S),
+             Job("dispatch", dispatch, every_s=DISPATCH_EVERY_S)]
+    if config.payments is not None and config.payments.sandbox_webhook_url:
+        jobs.append(_sandbox_job(billing, config.payments, config))
     if config.sync is not None and config.sync.targets:
         jobs += [Job("edge_sync", edge_sync, every_s=config.sync_interval_s),
                  Job("reconcile", reconcile, cron=config.reconcile_cron)]
     return jobs
+
+
+def _payment_jobs(billing: Billing, payments: PaymentsConfig, config: JobsConfig) -> list[Job]:
+    """Invoice collection and dunning, then the auto top-up safety net, right after period close; and the
+    nightly comparison with the provider's records."""
+
+    def collect(now: datetime) -> dict:
+        from ..payments.auto_top_up import run_auto_top_ups
+        from ..payments.collect import collect_invoices
+
+        return {**summary_of(collect_invoices(billing, payments.provider, now)),
+                "auto_top_ups": run_auto_top_ups(billing, payments.provider, now)}
+
+    def reconcile(now: datetime) -> dict:
+        from ..payments.reconcile import reconcile_payments
+
+        return summary_of(reconcile_payments(billing, payments.provider, now))
+
+    return [Job("payments", collect, every_s=PAYMENTS_EVERY_S),
+            Job("payments_reconcile", reconcile, cron=payments.reconcile_cron)]
+
+
+def _sandbox_job(billing: Billing, payments: PaymentsConfig, config: JobsConfig) -> Job:
+    def deliver(now: datetime) -> dict:
+        from ..payments.sandbox_delivery import deliver_sandbox_events
+
+        return summary_of(deliver_sandbox_events(billing, url=payments.sandbox_webhook_url,
+                                                 secret=payments.sandbox_webhook_secret or "", http=_http(config),
+                                                 now=now, chaos=payments.sandbox_chaos))
+
+    return Job("sandbox_deliveries", deliver, every_s=SANDBOX_DELIVERY_EVERY_S)
 
 
 def _http(config: JobsConfig) -> "httpx.Client":

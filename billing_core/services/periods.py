@@ -13,6 +13,7 @@ from ..db.models import Account, Invoice, Period, Pool
 from ..ids import new_id
 from ..invoices import draft_invoice
 from ..money import format_usd
+from ..payments.numbers import next_number
 from ..periods import Period as PeriodSpan
 from ..periods import next_period
 from ..plans import Catalog
@@ -37,7 +38,7 @@ def close_due_periods(session: Session, catalog: Catalog, account: Account, now:
                             plan=account.plan, plan_fee_micros=plan.price_micros,
                             overage_micros=account.overage_micros,
                             proration_micros=account.proration_due_micros, total_micros=draft.total_micros,
-                            created_at=now))
+                            created_at=now, number=next_number(session, "invoice")))
         session.add(Period(account_id=account.id, start=span.start, end=span.end, plan=account.plan,
                            included_ms=account.included_ms, used_ms=account.used_ms,
                            overage_micros=account.overage_micros, invoice_id=invoice_id, closed_at=now))

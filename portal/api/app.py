@@ -10,9 +10,10 @@ from billing_core.services.context import Billing
 from ..logs import install_log_redaction
 from ..security.middleware import SecurityMiddleware
 from ..settings import Settings
-from . import account, device, health, keys, projects, runs, schedules, usage
+from . import account, device, health, invoices, keys, projects, runs, sandbox_checkout, schedules, usage, webhooks
 from ..auth import routes as auth
 from .errors import install_error_handlers
+from . import billing as billing_api
 from .guards import NulGuard
 from .openapi_docs import document_models
 from .schemas import CheckBody, UsageBatchBody
@@ -24,7 +25,8 @@ def create_api(billing: Billing, settings: Settings) -> FastAPI:
                   openapi_url="/api/openapi.json", default_response_class=FastJSON)
     api.state.billing, api.state.settings = billing, settings
     install_error_handlers(api)
-    for module in (health, account, usage, projects, keys, device, auth, runs, schedules):
+    for module in (health, account, usage, projects, keys, device, auth, runs, schedules, billing_api, invoices,
+                   webhooks, sandbox_checkout):
         api.include_router(module.router)
     document_models(api, [UsageBatchBody, CheckBody])
     api.add_middleware(NulGuard)

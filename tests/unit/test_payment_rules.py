@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing_core.errors import Invalid
-from billing_core.payments.rules import (AutoTopUp, Grant, auto_top_up_decision, check_auto_top_up, credit_purchase,
+from billing_core.payments.rules import (AutoTopUp, Grant, auto_top_up_decision, charge_micros, check_auto_top_up,
+                                         credit_purchase,
                                          dunning_action, grant_for, plan_purchase, pool_purchase, refund_take_back,
                                          top_up_idempotency_key)
 
@@ -19,7 +20,8 @@ from ..conftest import T0
 RATE = 100  # micros per second, the catalog's compute rate
 
 
-@pytest.mark.parametrize("amount", [4_999_999, 1_000_000_001, 0, -5_000_000, 5_000_000.0, True, "5000000", None])
+@pytest.mark.parametrize("amount", [4_999_999, 1_000_000_001, 0, -5_000_000, 5_000_000.0, True, "5000000", None,
+                                    25_000_001, 25_005_000])
 def test_a_top_up_outside_5_to_1000_dollars_or_not_an_integer_is_refused(amount):
     with pytest.raises(Invalid) as caught:
         credit_purchase(amount)
@@ -43,6 +45,12 @@ def test_pool_packs_cost_the_packs_price_each_and_make_one_pool_of_their_sum(cat
 def test_a_pool_quantity_outside_1_to_20_is_refused(catalog, quantity):
     with pytest.raises(Invalid):
         pool_purchase(catalog, quantity)
+
+
+@pytest.mark.parametrize("owed, charged", [(0, 0), (4_999, 0), (5_000, 0), (15_000, 20_000), (25_000, 20_000),
+                                           (26_666_667, 26_670_000), (40_000_000, 40_000_000)])
+def test_what_is_owed_is_charged_in_whole_cents_rounded_half_to_even(owed, charged):
+    assert charge_micros(owed) == charged
 
 
 def test_only_an_upgrade_to_a_paid_plan_is_sold_at_the_prorated_difference(catalog):
