@@ -11,6 +11,7 @@ real CLI (`tollgate admin create-account ... --json`) given the same environment
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -126,10 +127,14 @@ def server_env(database_url: str, extra_env: Mapping[str, str] | None = None) ->
     env.update(TOLLGATE_DATABASE_URL=database_url, TOLLGATE_ENV="test",
                TOLLGATE_SECRET_KEY=secrets.token_urlsafe(36),  # 48 characters
                TOLLGATE_EDGE_TOKEN=secrets.token_urlsafe(24),  # 32 characters
-               TOLLGATE_ENCRYPTION_KEYS=new_key_spec("k1"))
+               TOLLGATE_ENCRYPTION_KEYS=new_key_spec("k1"),
+               # The sandbox provider's signing secret, here rather than generated into the checkout's data/.
+               TOLLGATE_SANDBOX_WEBHOOK_SECRET=SANDBOX_SECRET)
     env.update(extra_env or {})
     return env
 
+
+SANDBOX_SECRET = "whsec_" + base64.b64encode(b"tollgate live-server sandbox key!").decode()
 
 # What must never be in a server's log (DESIGN.md, "Secure by default"): each secret's own shape, so a
 # redacted one (`ak_live_[REDACTED]`) passes.
