@@ -56,3 +56,23 @@ def state(billing: Billing, account_id: str) -> dict:
 
 def later(at: datetime, seconds: int) -> datetime:
     return at + timedelta(seconds=seconds)
+
+
+def deliver_here(billing: Billing, provider: SandboxProvider, now: datetime) -> list[str]:
+    """The sandbox's pending events, signed, verified and applied in this process (no server): outcomes."""
+    from billing_core.db.engine import write_session
+    from billing_core.db.payments import SandboxDelivery
+    from billing_core.payments.apply import apply_event
+    from billing_core.services.notifications import webhook_headers
+
+    with read_session(billing.engine) as session:
+        rows = session.execute(select(SandboxDelivery).where(SandboxDelivery.status == "pending")
+                               .order_by(SandboxDelivery.created_at)).scalars().all()
+    outcomes = []
+    for row in rows:
+        headers = webhook_headers(row.id, provider.secret, row.payload, now)
+        outcomes.append(apply_event(billing, provider.parse_webhook(headers, row.payload.encode(), now),
+                                    now=now).outcome)
+        with write_session(billing.engine) as session:
+            session.get(SandboxDelivery, row.id).status = "delivered"
+    return outcomes
