@@ -209,3 +209,22 @@ def new_off_session_payment(session: Session, account_id: str, provider_name: st
                            now=now, invoice_id=invoice_id)
     session.add(payment)
     return payment
+
+
+def expire_checkouts(billing: Billing, now: datetime) -> int:
+    """Open checkouts past their expiry become `expired` and their unpaid payment `failed`; a success that
+    still arrives later is granted all the same (apply.py grants whatever state the payment is in)."""
+    from sqlalchemy import update
+
+    with write_session(billing.engine) as session:
+        expired = session.execute(select(Checkout.id, Checkout.payment_id).where(
+            Checkout.status == "open", Checkout.expires_at <= now)).all()
+        if not expired:
+            return 0
+        session.execute(update(Checkout).where(Checkout.id.in_([c for c, _ in expired]), Checkout.status == "open")
+                        .values(status="expired"))
+        session.execute(update(Payment).where(Payment.id.in_([p for _, p in expired]), Payment.status == "pending",
+                                              Payment.granted_at.is_(None))
+                        .values(status="failed", failure_message="The checkout expired before it was paid.",
+                                updated_at=now))
+        return len(expired)

@@ -183,10 +183,12 @@ def _payment_jobs(billing: Billing, payments: PaymentsConfig, config: JobsConfig
 
     def collect(now: datetime) -> dict:
         from ..payments.auto_top_up import run_auto_top_ups
+        from ..payments.checkout import expire_checkouts
         from ..payments.collect import collect_invoices
 
         return {**summary_of(collect_invoices(billing, payments.provider, now)),
-                "auto_top_ups": run_auto_top_ups(billing, payments.provider, now)}
+                "auto_top_ups": run_auto_top_ups(billing, payments.provider, now),
+                "checkouts_expired": expire_checkouts(billing, now)}
 
     def reconcile(now: datetime) -> dict:
         from ..payments.reconcile import reconcile_payments

@@ -112,3 +112,19 @@ def test_tick_now_drives_collection_and_dunning(tmp_path, sqlite_template):
     finally:
         engine.dispose()
     assert plan == "hobby" and [tuple(i) for i in invoices] == [("past_due", 1)]
+
+
+def test_an_unpaid_checkout_expires_and_a_late_success_is_still_granted(billing):
+    from billing_core.payments.checkout import CHECKOUT_TTL, expire_checkouts, get_checkout
+
+    provider = sandbox(billing)
+    account_id = make_account(billing, plan="starter").account_id
+    at = T0 + timedelta(days=1)
+    started = checkout(billing, provider, account_id, {"item": "credit", "amount_micros": 5_000_000}, at)
+    assert expire_checkouts(billing, at + CHECKOUT_TTL - timedelta(seconds=1)) == 0
+    assert expire_checkouts(billing, at + CHECKOUT_TTL) == 1
+    assert get_checkout(billing, account_id, started.id).status == "expired"
+    late = event(p.PAYMENT_SUCCEEDED, "evt_late", checkout_id=started.id, account_id=account_id,
+                 provider_payment_id="sbp_late", amount_micros=5_000_000, at=at)
+    assert apply_event(billing, late, now=at + CHECKOUT_TTL).outcome == "applied"
+    assert get_checkout(billing, account_id, started.id).status == "complete"
