@@ -9,7 +9,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -144,3 +144,45 @@ def test_one_delivery_sent_100_times_at_once_grants_once(live):
     outcomes = [a.json()["outcome"] for a in answers if a.status_code == 200]
     assert len(outcomes) == 100 and outcomes.count("applied") == 1 and set(outcomes) == {"applied", "duplicate"}
     assert _credit(server, tenant) == 7_000_000
+
+
+def test_deliveries_sent_twice_late_and_out_of_order_end_as_if_sent_once_in_order(live):
+    import random
+
+    from sqlalchemy import func, select
+
+    from billing_core.db.engine import read_session
+    from billing_core.db.payments import SandboxCharge, SandboxDelivery
+    from billing_core.payments.sandbox import SandboxProvider
+
+    server, billing = live
+    tenant = _tenant(server, f"chaos-{time.monotonic_ns()}@example.com")
+    provider = SandboxProvider(billing, webhook_secret=SANDBOX_SECRET, public_url=server.base_url)
+    amounts = (5_000_000, 6_000_000, 7_000_000)
+    for amount in amounts:
+        started = _checkout(server, tenant, {"item": "credit", "amount_micros": amount})
+        assert httpx.post(f"{started['url']}/pay", data={"card_number": "4242424242424242"}).status_code == 303
+    with read_session(billing.engine) as session:
+        charge = session.execute(select(SandboxCharge).where(SandboxCharge.account_id == tenant.account_id,
+                                                             SandboxCharge.amount_micros == 6_000_000)).scalar_one()
+    provider.refund(provider_payment_id=charge.id, amount_micros=2_000_000, idempotency_key="chaos-refund")
+    rand = random.Random(13).random
+    moment = datetime.now(timezone.utc)
+    chaos = {"duplicated": 0, "held_back": 0}
+    with httpx.Client() as http:
+        for _ in range(40):  # bounded: chaos holds some back for 2 s at a time
+            done = deliver_sandbox_events(billing, url=f"{server.base_url}/webhooks/sandbox", secret=SANDBOX_SECRET,
+                                          http=http, now=moment, chaos=0.6, rand=rand)
+            chaos = {k: chaos[k] + getattr(done, k) for k in chaos}
+            with read_session(billing.engine) as session:
+                left = session.execute(select(func.count()).select_from(SandboxDelivery).where(
+                    SandboxDelivery.status == "pending")).scalar_one()
+            if not left:
+                break
+            moment += timedelta(seconds=3)
+    assert left == 0
+    assert _credit(server, tenant) == sum(amounts) - 2_000_000
+    statuses = sorted(p["status"] for p in httpx.get(f"{server.base_url}/api/v1/billing/payments",
+                                                     headers=tenant.auth).json()["data"])
+    assert statuses == ["partially_refunded", "succeeded", "succeeded"]
+    assert chaos["duplicated"] >= 1 and chaos["held_back"] >= 1  # the disorder did happen
