@@ -14,6 +14,7 @@ from . import account, device, health, invoices, keys, projects, runs, sandbox_c
 from ..auth import routes as auth
 from .errors import install_error_handlers
 from . import billing as billing_api
+from . import documents
 from .guards import NulGuard
 from .openapi_docs import document_models
 from .schemas import CheckBody, UsageBatchBody
@@ -26,7 +27,7 @@ def create_api(billing: Billing, settings: Settings) -> FastAPI:
     api.state.billing, api.state.settings = billing, settings
     install_error_handlers(api)
     for module in (health, account, usage, projects, keys, device, auth, runs, schedules, billing_api, invoices,
-                   webhooks, sandbox_checkout):
+                   webhooks, sandbox_checkout, documents):
         api.include_router(module.router)
     document_models(api, [UsageBatchBody, CheckBody])
     api.add_middleware(NulGuard)
