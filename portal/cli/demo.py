@@ -26,6 +26,7 @@ from billing_core.services.schedules import create_schedule, update_schedule
 from billing_core.services.usage import record_usage
 
 from ..settings import get_settings
+from . import demo_payments
 from .common import one_line_errors, open_billing
 from .demo_history import (PROJECTS, SCHEDULES, DemoRun, DemoSchedule, fire_times, numbered, report_run,
                            runs_under_way, scheduled_runs, unscheduled_runs, usage_events)
@@ -80,6 +81,7 @@ def build_demo(billing: Billing, *, now: datetime, seed: int = 7, progress: Prog
         for i, p in enumerate(PROJECTS[1:])}
     schedule_ids: dict[int, str] = {}
     timeline = _timeline(billing, account_id, project_ids, start, schedule_ids)
+    timeline = demo_payments.with_payments(timeline, billing, account_id, start=start, now=now, progress=progress)
     serial, reported = [0], [0]
     total_hours = int((now - start).total_seconds() // 3600)
     task = progress.add_task("Simulating 60 days of runs and usage", total=total_hours) if progress else None

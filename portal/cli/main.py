@@ -7,7 +7,7 @@ import typer
 from billing_core.db.migrate import upgrade_to_head
 
 from ..settings import get_settings
-from . import customer
+from . import billing_cmd, customer, payments_admin
 from .admin import admin
 from .common import one_line_errors
 from .demo import demo
@@ -16,9 +16,11 @@ from .scheduler import scheduler
 app = typer.Typer(help="Tollgate: usage metering and billing for agent clouds.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(admin, name="admin")
+payments_admin.register(admin)  # refund, payments, dispute
 app.command("demo")(demo)
 app.command("scheduler")(scheduler)
 customer.register(app)  # login, logout, whoami, usage, runs, keys: over HTTP
+app.command("billing")(billing_cmd.billing)
 
 
 @app.command("migrate")
