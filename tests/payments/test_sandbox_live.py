@@ -107,7 +107,7 @@ def test_the_webhook_refuses_what_is_not_authentic_or_fresh_and_shrugs_at_replay
     body = _success_body(started, tenant.account_id, "sbp_hooks")
     now = int(time.time())
     refusals = [_signed(body, msg_id="msg_bad", secret=sw.new_secret()),  # another secret
-                _signed(body, msg_id="msg_stale", at=now - 301), _signed(body, msg_id="msg_future", at=now + 301)]
+                _signed(body, msg_id="msg_stale", at=now - 360), _signed(body, msg_id="msg_future", at=now + 360)]
     raw, headers = _signed(body, msg_id="msg_changed")
     refusals.append((raw.replace(b"10000000", b"99000000"), headers))  # the body changed after signing
     refusals.append((raw, {k: v for k, v in headers.items() if k != "webhook-signature"}))
