@@ -45,7 +45,7 @@ def grant(session: Session, catalog: Catalog, account: Account, payment: Payment
     ref = dict(period_start=account.period_start, ref_type="payment", ref_id=payment.id)
     if payment.item == "credit":
         account.credit_balance_micros += payment.amount_micros
-        journal.entry(book="credit", kind="top_up", amount=payment.amount_micros,
+        journal.entry(book="credit", kind="purchase", amount=payment.amount_micros,
                       balance_after=account.credit_balance_micros, **ref)
     elif payment.item == "pool_pack":
         given = grant_for(catalog, purchase_of(payment))
@@ -73,7 +73,7 @@ def _upgrade_paid(catalog: Catalog, account: Account, payment: Payment, now: dat
     plan = payment.plan or ""
     if plan not in catalog.plans or not catalog.is_upgrade(account.plan, plan):
         account.credit_balance_micros += payment.amount_micros
-        journal.entry(book="credit", kind="top_up", amount=payment.amount_micros,
+        journal.entry(book="credit", kind="purchase", amount=payment.amount_micros,
                       balance_after=account.credit_balance_micros, period_start=account.period_start,
                       ref_type="payment", ref_id=payment.id)
         journal.activity("plan_payment_credited", payment.id,

@@ -27,7 +27,8 @@ BOOK_UNITS = {"allowance": "ms", "pool": "ms", "credit": "micros", "overage": "m
 BOOKS = tuple(BOOK_UNITS)
 # What a person asks of a ledger: money or time that came in, went to usage, lapsed, or was billed.
 CATEGORY_KINDS = {
-    "topup": ("topup", "grant", "purchase", "plan_change"),
+    # Money in, and what a refund or a lost dispute takes back of it.
+    "topup": ("topup", "grant", "purchase", "plan_change", "refund", "dispute_lost"),
     "usage": ("usage",),
     "expiry": ("expiry", "expired"),
     "charge": ("invoiced", "proration"),
