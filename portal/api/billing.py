@@ -128,9 +128,21 @@ def write_auto_top_up(request: Request, body: AutoTopUpBody, account_id: str = D
                                        provider_name=provider_of(request).name, now=utcnow())
 
 
-@router.post("/billing/plan", summary="Change plan: an upgrade at once (charged), a downgrade at period end")
+@router.post("/billing/plan", summary="Change plan: an upgrade at once (charged to the saved card; without one, "
+                                      "402 payment_method_required with a checkout to pay it), a downgrade at period end")
 def change_plan(request: Request, body: PlanBody, account_id: str = Depends(owner)) -> dict:
-    done = plan_change.change_plan(billing_of(request), provider_of(request), account_id, body.plan, now=utcnow())
+    try:
+        done = plan_change.change_plan(billing_of(request), provider_of(request), account_id, body.plan,
+                                       now=utcnow())
+    except plan_change.PaymentRequired as refused:
+        settings = settings_of(request)
+        started = checkout.start_checkout(billing_of(request), provider_of(request), account_id,
+                                          refused.extra["checkout"],
+                                          success_url=_return_url(settings, None, "checkout={CHECKOUT_ID}"),
+                                          cancel_url=_return_url(settings, None, "checkout={CHECKOUT_ID}&cancelled=1"),
+                                          now=utcnow())
+        refused.extra = {**refused.extra, "checkout": started.public()}
+        raise
     return {"plan": done.plan, "pending_plan": done.pending_plan, "effective_at": done.effective_at,
             "charged_micros": done.charged_micros, "payment_id": done.payment_id,
             "payment_status": done.payment_status}

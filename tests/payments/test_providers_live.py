@@ -208,3 +208,15 @@ def test_the_nightly_reconciliation_reads_stripes_records_and_names_a_refund_we_
         assert mine() == [f"payment {started['payment_id']}: the provider refunded $3.00, we recorded $0.00"]
     finally:
         engine.dispose()
+
+
+def test_an_upgrade_without_a_saved_card_answers_402_with_a_checkout_to_pay_it(stripe_live):
+    server, _ = stripe_live
+    tenant = _tenant(server, "stripe-upgrade@example.com")
+    refused = httpx.post(f"{server.base_url}/api/v1/billing/plan", json={"plan": "pro"}, headers=tenant.auth)
+    error = refused.json()["error"]
+    assert (refused.status_code, error["code"]) == (402, "payment_method_required")
+    assert error["checkout"]["item"] == "plan" and error["checkout"]["url"].startswith("http")
+    assert 0 < error["checkout"]["amount_micros"] == error["amount_micros"] <= 80_000_000
+    down = httpx.post(f"{server.base_url}/api/v1/billing/plan", json={"plan": "hobby"}, headers=tenant.auth).json()
+    assert (down["plan"], down["pending_plan"]) == ("starter", "hobby")
