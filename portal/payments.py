@@ -94,13 +94,14 @@ class TopUpTrigger:
         self.thread.join(timeout=5)
 
 
-_trigger: TopUpTrigger | None = None
+async def top_up_lifespan():
+    """A lifespan task of both servers (Reflex's and the API alone): the auto top-up trigger runs while the
+    app serves. Not at import: a process that only imports the app (a test, a CLI) starts no thread."""
+    from .runtime import get_billing
+    from .settings import get_settings
 
-
-def start_top_up_trigger(billing: Billing, settings: Settings) -> TopUpTrigger:
-    """The process's one trigger, started by the servers' entry points (portal.portal, portal.api.asgi)."""
-    global _trigger
-    with _guard:
-        if _trigger is None:
-            _trigger = TopUpTrigger(billing, provider_for(billing, settings))
-        return _trigger
+    trigger = TopUpTrigger(get_billing(), provider_for(get_billing(), get_settings()))
+    try:
+        yield
+    finally:
+        trigger.stop()

@@ -8,7 +8,7 @@ from .pages import project_detail, projects
 from .pages import settings as settings_page  # not portal.settings, the configuration
 from .pages.sign_in import SignInState, sign_in
 from .pages.sign_up import SignUpState, sign_up
-from .payments import start_top_up_trigger
+from .payments import top_up_lifespan
 from .runtime import get_billing
 from .security.reflex_app import SecureApp
 from .settings import settings_or_exit
@@ -18,7 +18,7 @@ app_settings = settings_or_exit()  # first: bad settings are one line, not a tra
 app = SecureApp(api_transformer=create_api(get_billing(), app_settings))
 live.install(app)
 app.register_lifespan_task(scheduling.scheduler_lifespan)  # off with TOLLGATE_SCHEDULER_ENABLED=false
-start_top_up_trigger(get_billing(), app_settings)  # auto top-up within moments of the usage that needs it
+app.register_lifespan_task(top_up_lifespan)  # auto top-up within moments of the usage that needs it
 app.add_page(dashboard.dashboard, route=routes.HOME, title="Dashboard · Tollgate", on_load=dashboard.ON_LOAD)
 app.add_page(sign_in, route=routes.SIGN_IN, title="Sign in · Tollgate", on_load=SignInState.load)
 app.add_page(sign_up, route=routes.SIGN_UP, title="Create an account · Tollgate", on_load=SignUpState.load)
