@@ -130,6 +130,8 @@ def upgrade() -> None:
     sa.Column('failure_message', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
     sa.Column('granted_at', billing_core.db.types.UTCDateTime(), nullable=True),
     sa.Column('pool_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('card_brand', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('card_last4', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=False),
     sa.Column('receipt_number', sa.BigInteger(), nullable=True),
     sa.Column('created_at', billing_core.db.types.UTCDateTime(), nullable=False),
     sa.Column('updated_at', billing_core.db.types.UTCDateTime(), nullable=False),

@@ -77,6 +77,9 @@ class Payment(SQLModel, table=True):
     failure_message: str | None = _maybe(300)
     granted_at: datetime | None = _maybe_time()
     pool_id: str | None = _maybe(40)  # the pool a pack purchase created
+    # The card it was paid with, as the receipt shows it (the saved method may change later).
+    card_brand: str = Field(default="", max_length=32)
+    card_last4: str = Field(default="", max_length=4)
     receipt_number: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     created_at: datetime = _time()
     updated_at: datetime = _time()

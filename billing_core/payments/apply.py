@@ -161,6 +161,9 @@ def _succeeded(session, billing, event, account, payment, journal, now) -> tuple
         return NO_CHANGE, "granted already"
     session.refresh(payment)
     payment.status = "succeeded"
+    card = event.method if event.method is not None and event.method.last4 else session.get(PaymentMethod, account.id)
+    if card is not None and (not isinstance(card, PaymentMethod) or card.provider == payment.provider):
+        payment.card_brand, payment.card_last4 = card.brand[:32], card.last4[:4]
     payment.receipt_number = next_number(session, "receipt")
     grant(session, billing.catalog, account, payment, now, journal)
     _close_checkout(session, payment, "complete")

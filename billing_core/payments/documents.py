@@ -152,11 +152,11 @@ def receipt_document(billing: Billing, account_id: str | None, payment_id: str, 
         refunds = session.execute(select(Refund).where(Refund.payment_id == payment.id)
                                   .order_by(Refund.created_at, Refund.id)).scalars().all()
         invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
-        # Payments do not keep the card they were made with: the account's saved method is shown when it
-        # is the same provider's (the first payment is what saved it).
-        method = session.get(PaymentMethod, payment.account_id)
+        # The card the payment was made with, kept on it when it succeeded.
+        method = PaymentMethod(account_id=payment.account_id, provider=payment.provider, method_ref="",
+                               brand=payment.card_brand, last4=payment.card_last4, updated_at=paid_at_of(payment))
     line = Line(_receipt_line(payment, invoice), payment.amount_micros)
-    paid_at = payment.granted_at or payment.updated_at
+    paid_at = paid_at_of(payment)
     return Document(
         kind=RECEIPT, id=payment.id, number=document_number(RECEIPT, payment.receipt_number), issued_at=paid_at,
         seller=seller.lines, buyer_email=account.email, buyer_account_id=account.id, lines=(line,),
@@ -164,6 +164,10 @@ def receipt_document(billing: Billing, account_id: str | None, payment_id: str, 
         status=payment.status, paid_at=paid_at, payment_id=payment.id,
         payment_method=method_text(method if method is not None and method.provider == payment.provider else None),
         refunds=tuple(RefundLine(r.created_at, r.amount_micros, r.reason) for r in refunds))
+
+
+def paid_at_of(payment: Payment):
+    return payment.granted_at or payment.updated_at
 
 
 def _receipt_line(payment: Payment, invoice: Invoice | None) -> str:
