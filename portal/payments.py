@@ -3,6 +3,7 @@ trigger that starts an auto top-up within moments of the usage that crossed its 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -94,6 +95,7 @@ class TopUpTrigger:
         self.thread.join(timeout=5)
 
 
+@contextlib.asynccontextmanager
 async def top_up_lifespan():
     """A lifespan task of both servers (Reflex's and the API alone): the auto top-up trigger runs while the
     app serves. Not at import: a process that only imports the app (a test, a CLI) starts no thread."""

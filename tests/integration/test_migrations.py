@@ -62,14 +62,23 @@ def test_migration_0005_goes_down_to_foreign_keys_and_up_again(database_url):
     engine = make_engine(database_url)
     config = alembic_config(database_url)
     command.downgrade(config, "0004")
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
-        assert diff == []  # the foreign keys are back
-        if engine.dialect.name == "postgresql":
-            assert _triggers(conn) == set()
-    command.upgrade(config, "head")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                    SQLModel.metadata)
+            # The foreign keys are back (what later migrations add, tables and columns, is not there yet).
+            assert [d for d in _flat(diff) if d[0] in ("add_fk", "remove_fk")] == []
+            if engine.dialect.name == "postgresql":
+                assert _triggers(conn) == set()
+    finally:
+        command.upgrade(config, "head")  # the session's PostgreSQL schema is shared by the tests after this one
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
         if engine.dialect.name == "postgresql":
             assert len(_by_trigger(diff)) == 2 and _triggers(conn) == TRIGGERS
     engine.dispose()
+
+
+def _flat(diff: list) -> list:
+    """compare_metadata's entries, with column-level groups (lists) opened up."""
+    return [item for entry in diff for item in (entry if isinstance(entry, list) else [entry])]
