@@ -60,9 +60,13 @@ def grant(session: Session, catalog: Catalog, account: Account, payment: Payment
         _upgrade_paid(catalog, account, payment, now, journal)
     elif payment.item == "invoice":
         invoice = session.get(Invoice, payment.invoice_id)
-        if invoice is not None and invoice.status != "paid":
+        if invoice is not None and invoice.status in ("open", "past_due"):
             invoice.status, invoice.paid_at, invoice.payment_id = "paid", now, payment.id
             journal.activity("invoice_paid", invoice.id, f"Invoice {invoice.number or invoice.id} paid.")
+        else:  # paid twice (collected and paid by hand at once): the second payment is not lost
+            _as_credit(account, payment, journal, "invoice_paid_twice",
+                       f"Invoice {invoice.number if invoice else payment.invoice_id} was paid already: the "
+                       f"{format_usd(payment.amount_micros)} was added as credit.")
     journal.activity("payment_succeeded", payment.id,
                      f"Payment of {format_usd(payment.amount_micros)} succeeded: {describe(payment)}.")
 
@@ -72,13 +76,9 @@ def _upgrade_paid(catalog: Catalog, account: Account, payment: Payment, now: dat
     twice, or made another way meanwhile), the money becomes credit: nothing paid is lost."""
     plan = payment.plan or ""
     if plan not in catalog.plans or not catalog.is_upgrade(account.plan, plan):
-        account.credit_balance_micros += payment.amount_micros
-        journal.entry(book="credit", kind="purchase", amount=payment.amount_micros,
-                      balance_after=account.credit_balance_micros, period_start=account.period_start,
-                      ref_type="payment", ref_id=payment.id)
-        journal.activity("plan_payment_credited", payment.id,
-                         f"Already on {account.plan}: the {format_usd(payment.amount_micros)} paid for {plan} "
-                         "was added as credit.")
+        _as_credit(account, payment, journal, "plan_payment_credited",
+                   f"Already on {account.plan}: the {format_usd(payment.amount_micros)} paid for {plan} was added "
+                   "as credit.")
         return
     new = catalog.plan(plan)
     added_ms = new.included_ms - account.included_ms
@@ -89,6 +89,15 @@ def _upgrade_paid(catalog: Catalog, account: Account, payment: Payment, now: dat
     account.spend_cap_micros = new.spend_cap_micros if new.overage else None
     journal.activity("plan_changed", account.id, f"Plan upgraded from {account.plan} to {plan}.")
     account.plan, account.pending_plan = plan, None
+
+
+def _as_credit(account: Account, payment: Payment, journal: Journal, kind: str, text: str) -> None:
+    """A payment whose purchase cannot be given any more becomes credit: money paid is never lost."""
+    account.credit_balance_micros += payment.amount_micros
+    journal.entry(book="credit", kind="purchase", amount=payment.amount_micros,
+                  balance_after=account.credit_balance_micros, period_start=account.period_start,
+                  ref_type="payment", ref_id=payment.id)
+    journal.activity(kind, payment.id, text)
 
 
 def upgrade_due_micros(catalog: Catalog, account: Account, plan: str, now: datetime) -> int:

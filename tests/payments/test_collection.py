@@ -128,3 +128,18 @@ def test_an_unpaid_checkout_expires_and_a_late_success_is_still_granted(billing)
                  provider_payment_id="sbp_late", amount_micros=5_000_000, at=at)
     assert apply_event(billing, late, now=at + CHECKOUT_TTL).outcome == "applied"
     assert get_checkout(billing, account_id, started.id).status == "complete"
+
+
+def test_an_invoice_paid_twice_at_once_keeps_the_second_payment_as_credit(billing):
+    provider = sandbox(billing)
+    account_id = _account_with_card(billing, provider, "4242")
+    run_due_work(billing, CLOSE)
+    invoice = _invoice(billing, account_id)
+    by_hand = checkout(billing, provider, account_id, {"item": "invoice", "invoice_id": invoice.id}, CLOSE)
+    assert collect_invoices(billing, provider, CLOSE).charged == 1  # collected meanwhile
+    paid = event(p.PAYMENT_SUCCEEDED, "evt_twice", checkout_id=by_hand.id, account_id=account_id,
+                 provider_payment_id="sbp_twice", amount_micros=20_000_000, at=CLOSE)
+    assert apply_event(billing, paid, now=CLOSE).outcome == "applied"
+    with read_session(billing.engine) as session:
+        credit = session.get(Account, account_id).credit_balance_micros
+    assert credit == 5_000_000 + 20_000_000 and _invoice(billing, account_id).status == "paid"
