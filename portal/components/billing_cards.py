@@ -1,7 +1,8 @@
 """Billing pieces: plan, allowance, credit and pool cards, and the words for ledger entries.
 
-Display only: the cards take display strings (vars) from the billing page's state and fetch nothing.
-Buying and plan changes come with the payments work, so nothing here is a button.
+Display only: the cards take display strings (vars) from the billing page's state and fetch nothing; the one
+action here, an invoice's "Pay now", is the handler the page passes in. Buying and plan changes are in
+payment_cards.py and plan_picker.py.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ ENTRY_TEXT = {
     ("credit", "proration"): "Plan upgrade, prorated for the rest of the period",
     ("overage", "usage"): "Overage accrued",
     ("overage", "invoiced"): "Overage moved to the period's invoice",
+    ("credit", "purchase"): "Credit bought",
+    ("credit", "top_up"): "Credit bought",
+    ("credit", "refund"): "Taken back by a refund",
+    ("pool", "refund"): "Pool time taken back by a refund",
+    ("credit", "dispute_lost"): "Taken back by a lost dispute",
+    ("pool", "dispute_lost"): "Pool time taken back by a lost dispute",
 }
 BOOK_TEXT = {"allowance": "Allowance", "pool": "Pool", "credit": "Credit", "overage": "Overage"}
 STATUS_COLORS = {"active": "grass", "over_limit": "red", "suspended": "gray"}
@@ -160,11 +167,27 @@ def transaction_row(t: rx.Var) -> rx.Component:
         custom_attrs={"data-entry-id": t["id"]})
 
 
-def invoice_row(i: rx.Var) -> rx.Component:
+def _invoice_links(i: rx.Var, on_pay, busy: rx.Var) -> rx.Component:
+    # Pages the API serves (not the app's own): a new tab, never the client-side router.
+    view = rx.link("View", href=i["page_url"], is_external=True, size="2", class_name="invoice-view")
+    pdf = rx.link("PDF", href=i["pdf_url"], is_external=True, size="2", class_name="invoice-pdf")
+    pay = rx.button("Pay now", size="1", on_click=on_pay(i["id"]), loading=busy, class_name="invoice-pay",
+                    color_scheme=rx.cond(i["status"] == "past_due", "red", "indigo"))
+    return rx.flex(view, pdf, rx.cond(i["can_pay"] != "", pay), spacing="3", align="center", justify="end",
+                   wrap="wrap")
+
+
+def invoice_row(i: rx.Var, on_pay, busy: rx.Var) -> rx.Component:
     return rx.table.row(
-        cell(i["period"]), cell(i["plan"], wide_only=True), cell(i["fee"], align="right", wide_only=True),
+        cell(i["number"], mono=True, wide_only=True),
+        rx.table.cell(rx.text(i["period"], size="2"),
+                      phone_only(rx.text(i["number"], size="1", color_scheme="gray",
+                                         font_family="var(--code-font-family)"))),
+        cell(i["plan"], wide_only=True), cell(i["fee"], align="right", wide_only=True),
         cell(i["overage"], align="right", wide_only=True), cell(i["proration"], align="right", wide_only=True),
         rx.table.cell(rx.text(i["total"], size="2", weight="medium", custom_attrs={"data-raw": i["total_micros"]}),
                       text_align="right"),
-        rx.table.cell(rx.badge(i["status"], variant="soft", color_scheme="gray")),
-        custom_attrs={"data-invoice-id": i["id"]})
+        rx.table.cell(rx.badge(i["status_text"], variant="soft", color_scheme=i["status_color"].to(str),
+                               custom_attrs={"data-status": i["status"]})),
+        rx.table.cell(_invoice_links(i, on_pay, busy), text_align="right"),
+        custom_attrs={"data-invoice-id": i["id"], "data-status": i["status"]})

@@ -1,4 +1,5 @@
-"""/billing: plan, allowance, pools and credit; the ledger as transactions; the invoices. State only."""
+"""/billing: plan, allowance, pools and credit; buying credit and pool packs, changing plan, the saved method and
+auto top-up (their state is pages/billing_payments.py); payments; the invoices; the ledger as transactions."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from datetime import datetime, timezone
 import reflex as rx
 
 from billing_core.errors import ServiceError
+from billing_core.payments import views as payment_views
+from billing_core.payments.documents import document_number
 from billing_core.services.billing_view import BOOKS, CATEGORIES, billing_overview, list_invoices, list_transactions
 
 from .. import live, routes
@@ -17,18 +20,23 @@ from ..components.billing_cards import (BOOK_TEXT, CATEGORY_TEXT, ENTRY_TEXT, ST
                                         signed_amount, transaction_row)
 from ..components.data_table import data_table, no_rows, pager
 from ..components.format import duration, percent, relative_time, short_date, timestamp, usd, usd_cents
+from ..components.payment_cards import (PAYMENT_COLUMNS, add_credit_card, auto_top_up_card, checkout_banner,
+                                        past_due_banner, payment_method_card, payment_row, pool_pack_card)
+from ..components.payment_text import INVOICE_STATUS
+from ..components.plan_picker import plan_dialog, plan_picker
 from ..components.shell import error_banner, page_shell
 from ..runtime import get_billing
 from ..state import SessionState, account_id_of, sign_in_redirect
+from .billing_payments import PACK_CHOICES, PaymentsState
 
 log = logging.getLogger("portal.pages.billing")
 TX_PAGE, INVOICE_PAGE = 25, 12
 ALL = "all"
 TX_COLUMNS = (("When", "left", True), ("Type", "left", False), ("Description", "left", True),
               ("Book", "left", False), ("Amount", "right", True), ("Balance after", "right", False))
-INVOICE_COLUMNS = (("Period", "left", True), ("Plan", "left", False), ("Plan fee", "right", False),
-                   ("Overage", "right", False), ("Proration", "right", False), ("Total", "right", True),
-                   ("Status", "left", True))
+INVOICE_COLUMNS = (("Number", "left", False), ("Period", "left", True), ("Plan", "left", False),
+                   ("Plan fee", "right", False), ("Overage", "right", False), ("Proration", "right", False),
+                   ("Total", "right", True), ("Status", "left", True), ("", "right", True))
 CATEGORY_CHOICES = (("topup", "Top-ups & grants"), ("usage", "Usage"), ("expiry", "Expiry"),
                     ("charge", "Invoiced & proration"))
 assert {c for c, _ in CATEGORY_CHOICES} == set(CATEGORIES)
@@ -89,7 +97,8 @@ class BillingState(rx.State):
             "rate": f"{usd(o['compute_rate_micros_per_second'] * 3600)} per hour",
             "overage": usd(overage["amount_micros"]), "overage_micros": str(overage["amount_micros"]),
             "overage_cap": usd_cents(overage["cap_micros"]) if overage["cap_micros"] is not None else "",
-            "pack": f"A pack holds {duration(o['pool_pack']['size_ms'])} for {usd_cents(o['pool_pack']['price_micros'])}"
+            "pack": f"A pack holds {duration(o['pool_pack']['size_ms'])} for "
+                    f"{usd_cents(o['pool_pack']['price_micros'])}"
                     f" and lasts {o['pool_pack']['valid_days']} days.",
         }
 
@@ -122,10 +131,19 @@ class BillingState(rx.State):
 
     @rx.var
     def invoices(self) -> list[dict[str, str]]:
-        return [{"id": i["id"], "period": _span(i["period_start"], i["period_end"]),
-                 "plan": i["plan"].capitalize(), "fee": usd(i["plan_fee_micros"]), "overage": usd(i["overage_micros"]),
-                 "proration": usd(i["proration_micros"]), "total": usd(i["total_micros"]),
-                 "total_micros": str(i["total_micros"]), "status": i["status"]} for i in self._invoices]
+        out = []
+        for i in self._invoices:
+            label, color = INVOICE_STATUS.get(i["status"], (i["status"].replace("_", " ").capitalize(), "gray"))
+            payable = i["status"] in ("open", "past_due") and (i.get("amount_due_micros") or 0) > 0
+            number = document_number("invoice", i["number"]) if i.get("number") is not None else "—"
+            out.append({"id": i["id"], "number": number,
+                        "period": _span(i["period_start"], i["period_end"]), "plan": i["plan"].capitalize(),
+                        "fee": usd(i["plan_fee_micros"]), "overage": usd(i["overage_micros"]),
+                        "proration": usd(i["proration_micros"]), "total": usd(i["total_micros"]),
+                        "total_micros": str(i["total_micros"]), "status": i["status"], "status_text": label,
+                        "status_color": color, "can_pay": "1" if payable else "",
+                        "page_url": i.get("page_url") or "", "pdf_url": i.get("pdf_url") or ""})
+        return out
 
     # -- loading ----------------------------------------------------------------------------------------
     def _guarded(self, what: str, read) -> bool:
@@ -155,7 +173,11 @@ class BillingState(rx.State):
     def _read_invoices(self, account_id: str) -> None:
         page = list_invoices(get_billing(), account_id, limit=INVOICE_PAGE,
                              cursor=self._invoice_cursors[-1] or None)
-        self._invoices = [asdict(i) for i in page.items]
+        # Numbers, amounts due and the invoice's page and PDF come with the payments' view of the same rows.
+        payable = {d["id"]: d for d in payment_views.list_invoices(get_billing(), account_id)}
+        self._invoices = [{**asdict(i), **{k: payable.get(i.id, {}).get(k) for k in
+                                           ("number", "amount_due_micros", "page_url", "pdf_url")}}
+                          for i in page.items]
         self._invoice_next, self.invoice_has_next = page.next_cursor or "", page.next_cursor is not None
         self.invoice_page = len(self._invoice_cursors)
 
@@ -178,10 +200,12 @@ class BillingState(rx.State):
 
     @rx.event
     async def refresh(self):
-        """A live update: balances, the page of transactions and the invoices on screen, read again."""
+        """A live update: balances, the page of transactions and the invoices on screen, read again; then the
+        payments part of the page (a checkout's banner, payments, auto top-up)."""
         account_id = await account_id_of(self)
         if account_id is not None:
             self._read_all(account_id)
+            yield PaymentsState.refresh
 
     async def _transactions_again(self):
         account_id = await account_id_of(self)
@@ -231,7 +255,7 @@ class BillingState(rx.State):
         self._guarded("invoices", lambda: self._read_invoices(account_id))
 
 
-ON_LOAD = [BillingState.load, live.LiveState.watch]
+ON_LOAD = [BillingState.load, PaymentsState.load, live.LiveState.watch]
 live.register_refresh(routes.BILLING, BillingState.refresh)
 
 
@@ -262,6 +286,37 @@ def _overview() -> rx.Component:
         rx.cond(BillingState.loading, rx.center(rx.spinner(size="3"), height="12rem", width="100%")))
 
 
+def _buy() -> rx.Component:
+    p = PaymentsState
+    credit = add_credit_card(amount=p.credit_amount, problem=p.credit_problem, error=p.credit_error,
+                             button=p.credit_button, busy=p.busy == "credit", on_amount=p.set_credit_amount,
+                             on_preset=p.choose_preset, on_submit=p.add_credit)
+    pool = pool_pack_card(packs=p.packs, choices=PACK_CHOICES, pack=p.pack, error=p.pool_error,
+                          busy=p.busy == "pool", on_packs=p.set_packs, on_buy=p.buy_pool)
+    auto = auto_top_up_card(enabled=p.auto_enabled, threshold=p.auto_threshold, amount=p.auto_amount,
+                            limit=p.auto_limit, status=p.auto, problem=p.auto_problem, error=p.auto_error,
+                            busy=p.busy == "auto", on_enabled=p.set_auto_enabled,
+                            on_threshold=lambda v: p.set_auto_field("threshold", v),
+                            on_amount=lambda v: p.set_auto_field("amount", v),
+                            on_limit=lambda v: p.set_auto_field("limit", v), on_submit=p.save_auto_top_up)
+    two = rx.breakpoints(initial="1", md="2")
+    return rx.vstack(
+        rx.grid(credit, pool, columns=two, spacing="4", width="100%"),
+        rx.grid(payment_method_card(p.method, p.method_saved), auto, spacing="4", width="100%",
+                grid_template_columns=["1fr", "1fr", "1fr 2fr"]),
+        spacing="4", width="100%", id="buy")
+
+
+def _plans() -> rx.Component:
+    p = PaymentsState
+    return rx.vstack(
+        rx.heading("Change plan", size="4"),
+        plan_picker(rows=p.plans, on_choose=p.ask_plan, busy=p.busy == "plan", pending_plan=p.pending_plan,
+                    error=p.plan_error),
+        plan_dialog(quote=p.quote, open_=p.plan_dialog, on_open_change=p.set_plan_dialog, on_confirm=p.confirm_plan),
+        spacing="3", width="100%")
+
+
 def billing() -> rx.Component:
     filters = rx.flex(
         _select(BillingState.category, BillingState.set_category, CATEGORY_CHOICES, "All types", "tx-category"),
@@ -271,9 +326,21 @@ def billing() -> rx.Component:
     return page_shell(
         "Billing",
         error_banner(BillingState.error),
+        error_banner(PaymentsState.error),
+        checkout_banner(PaymentsState.banner, PaymentsState.dismiss_banner),
+        past_due_banner(PaymentsState.past_due, PaymentsState.pay_past_due, PaymentsState.busy == "invoice",
+                        PaymentsState.invoice_error),
         _overview(),
+        _buy(),
+        _plans(),
+        rx.heading("Payments", size="4"),
+        data_table(PAYMENT_COLUMNS, PaymentsState.payments, payment_row, loading=~PaymentsState.loaded,
+                   empty=no_rows("No payments yet", "What you pay appears here, with its receipt.", "credit-card"),
+                   table_id="payments-table"),
         rx.heading("Invoices", size="4"),
-        data_table(INVOICE_COLUMNS, BillingState.invoices, invoice_row, loading=BillingState.loading,
+        data_table(INVOICE_COLUMNS, BillingState.invoices,
+                   lambda i: invoice_row(i, PaymentsState.pay_invoice, PaymentsState.busy == "invoice"),
+                   loading=BillingState.loading,
                    empty=no_rows("No invoices yet", "An invoice is issued when a period closes.", "file-text"),
                    table_id="invoice-table"),
         rx.cond(BillingState.invoice_has_next | (BillingState.invoice_page > 1),
@@ -284,7 +351,8 @@ def billing() -> rx.Component:
                 spacing="3", width="100%"),
         rx.text("Every change to allowance, pools, credit and overage, newest first. The balance is the book's "
                 "(for a pool, that pool's) right after the entry.", size="2", color_scheme="gray"),
-        data_table(TX_COLUMNS, BillingState.transactions, transaction_row, loading=BillingState.tx_loading | BillingState.loading,
+        data_table(TX_COLUMNS, BillingState.transactions, transaction_row,
+                   loading=BillingState.tx_loading | BillingState.loading,
                    empty=no_rows("No transactions of this kind", "Choose another type or book.", "receipt"),
                    table_id="tx-table"),
         pager(page=BillingState.tx_page, has_prev=BillingState.tx_page > 1, has_next=BillingState.tx_has_next,
