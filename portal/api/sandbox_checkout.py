@@ -32,7 +32,8 @@ input{width:100%;box-sizing:border-box;font-size:1rem;padding:.6rem;border:1px s
 button{margin-top:1rem;width:100%;padding:.7rem;font-size:1rem;border:0;border-radius:6px;background:#3e63dd;
 color:#fff;cursor:pointer}.error{background:#ffefef;color:#a1161d;padding:.6rem;border-radius:6px}
 .note{background:#eef3ff;padding:.6rem;border-radius:6px}.cards{font-size:.8rem;color:#60646c}
-.badge{display:inline-block;font-size:.7rem;background:#ffe7b3;color:#5c3d00;border-radius:4px;padding:.1rem .4rem}
+.badge{display:inline-block;font-size:.7rem;background:#ffe7b3;color:#5c3d00;border-radius:4px;padding:.1rem .4rem;
+margin-bottom:.5rem}
 a{color:#3e63dd}
 @media (prefers-color-scheme: dark){body{background:#111113;color:#edeef0}main{background:#18191b}
 input{background:#212225;color:#edeef0;border-color:#43484e}.note{background:#1d2e62}.error{background:#500f1c;

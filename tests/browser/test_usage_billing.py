@@ -168,7 +168,7 @@ def test_transactions_filter_and_page_and_invoices_list(signed_in_page, demo_ser
     credit_in = rows.locator("td:nth-child(5)").all_inner_texts()  # the $25 grant at sign-up, two top-ups, and
     assert {"+$25.00", "+$20.00", "+$50.00"} <= set(credit_in)   # whatever other tests granted meanwhile
     # Money in, and what refunds took back of it (the demo refunded $10 of a card payment).
-    assert all(text.startswith("+$") for text in credit_in if text != "-$10.00") and "-$10.00" in credit_in
+    assert [text for text in credit_in if not text.startswith("+$")] == ["\u2212$10.00"], credit_in
 
     invoices = page.locator("#invoice-table tr[data-invoice-id]")
     expect(invoices.first).to_be_visible()  # sixty days of history close at least one period
