@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import httpx
 from sqlalchemy import func, select
 
 from billing_core.db.engine import read_session
@@ -76,3 +77,16 @@ def deliver_here(billing: Billing, provider: SandboxProvider, now: datetime) -> 
         with write_session(billing.engine) as session:
             session.get(SandboxDelivery, row.id).status = "delivered"
     return outcomes
+
+
+# -- against a live server, with an account key ---------------------------------------------------
+def api_credit(server, tenant) -> int:
+    """The account's credit balance as GET /api/v1/account shows it."""
+    return httpx.get(f"{server.base_url}/api/v1/account", headers=tenant.auth).json()["credit"]["balance_micros"]
+
+
+def api_checkout(server, tenant, body: dict) -> dict:
+    """POST /api/v1/billing/checkout, which must answer 201: the checkout."""
+    answer = httpx.post(f"{server.base_url}/api/v1/billing/checkout", json=body, headers=tenant.auth)
+    assert answer.status_code == 201, answer.text
+    return answer.json()

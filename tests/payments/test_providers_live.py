@@ -18,6 +18,8 @@ from . import standard_webhooks_signing as sw
 from . import stripe_signing
 from .fake_stripe import API_KEY, FakeStripe
 from .fake_stripe import event as stripe_event
+from .helpers import api_checkout as _checkout
+from .helpers import api_credit as _credit
 
 STRIPE_SECRET = "whsec_test_stripe_endpoint_secret_0123456789"
 DODO_SECRET = sw.new_secret()
@@ -51,16 +53,6 @@ def dodo_live(tmp_path_factory, sqlite_template):
 
 def _tenant(server, email: str) -> Tenant:
     return Tenant(**create_account_cli(server.env, email, "starter"))
-
-
-def _credit(server, tenant: Tenant) -> int:
-    return httpx.get(f"{server.base_url}/api/v1/account", headers=tenant.auth).json()["credit"]["balance_micros"]
-
-
-def _checkout(server, tenant: Tenant, body: dict) -> dict:
-    answer = httpx.post(f"{server.base_url}/api/v1/billing/checkout", json=body, headers=tenant.auth)
-    assert answer.status_code == 201, answer.text
-    return answer.json()
 
 
 # -- Stripe ---------------------------------------------------------------------------------------

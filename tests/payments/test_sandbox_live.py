@@ -21,6 +21,8 @@ from billing_core.services.context import Billing
 
 from ..live_server import SANDBOX_SECRET, Tenant, create_account_cli, migrated_database, run_api_server
 from . import standard_webhooks_signing as sw
+from .helpers import api_checkout as _checkout
+from .helpers import api_credit as _credit
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -43,16 +45,6 @@ def _deliver(server, billing) -> dict:
     with httpx.Client() as http:
         return deliver_sandbox_events(billing, url=f"{server.base_url}/webhooks/sandbox", secret=SANDBOX_SECRET,
                                       http=http, now=datetime.now(timezone.utc)).summary()
-
-
-def _credit(server, tenant: Tenant) -> int:
-    return httpx.get(f"{server.base_url}/api/v1/account", headers=tenant.auth).json()["credit"]["balance_micros"]
-
-
-def _checkout(server, tenant: Tenant, body: dict) -> dict:
-    answer = httpx.post(f"{server.base_url}/api/v1/billing/checkout", json=body, headers=tenant.auth)
-    assert answer.status_code == 201, answer.text
-    return answer.json()
 
 
 def test_a_checkout_paid_on_the_hosted_page_is_pending_then_granted_once_by_the_delivered_event(live):
