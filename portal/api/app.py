@@ -15,6 +15,8 @@ from ..auth import routes as auth
 from .errors import install_error_handlers
 from . import billing as billing_api
 from . import documents
+from ..gateway import models_route
+from ..gateway.auth import GatewayError
 from .guards import NulGuard
 from .openapi_docs import document_models
 from .schemas import CheckBody, UsageBatchBody
@@ -27,8 +29,9 @@ def create_api(billing: Billing, settings: Settings) -> FastAPI:
     api.state.billing, api.state.settings = billing, settings
     install_error_handlers(api)
     for module in (health, account, usage, projects, keys, device, auth, runs, schedules, billing_api, invoices,
-                   webhooks, sandbox_checkout, documents):
+                   webhooks, sandbox_checkout, documents, models_route):
         api.include_router(module.router)
+    api.add_exception_handler(GatewayError, lambda _request, exc: exc.response())
     document_models(api, [UsageBatchBody, CheckBody])
     api.add_middleware(NulGuard)
     api.add_middleware(SecurityMiddleware, settings=settings)  # outermost: Host and origin before the body
