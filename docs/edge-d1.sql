@@ -10,8 +10,11 @@ CREATE TABLE IF NOT EXISTS edge_keys (
     account_id TEXT NOT NULL,
     project_id TEXT,                   -- NULL: the key is valid for every project of the account
     scopes     TEXT NOT NULL,          -- JSON array of strings, e.g. ["*"]
-    status     TEXT NOT NULL           -- always "active": revoked keys are deleted
+    status     TEXT NOT NULL,          -- always "active": revoked keys are deleted
+    expires_at TEXT                    -- RFC 3339 UTC; refuse the key from then on. NULL: never expires
 );
+-- A database made before key expiry (Tollgate migration 0008) needs, once:
+--   ALTER TABLE edge_keys ADD COLUMN expires_at TEXT;
 CREATE INDEX IF NOT EXISTS edge_keys_account ON edge_keys (account_id);
 
 -- account:<id>  What the edge enforces for an account.

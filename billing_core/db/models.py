@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import (BigInteger, Column, ForeignKeyConstraint, Index, PrimaryKeyConstraint, Text,
+                        UniqueConstraint)
 from sqlmodel import Field, SQLModel
 
 from .types import BigId, UTCDateTime
@@ -66,6 +67,27 @@ class AccountKey(SQLModel, table=True):
     created_at: datetime = _time()
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # Limits (billing_core/key_limits.py). Allowed models are JSON text in the key's own row, so the one read
+    # that authenticates a request also brings them: no second query on the hot path.
+    budget_micros: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    budget_reset: str = Field(default="monthly", max_length=16, sa_column_kwargs={"server_default": "monthly"})
+    models: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    rpm: int | None = Field(default=None, nullable=True)
+    tpm: int | None = Field(default=None, nullable=True)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    project_id: str | None = Field(default=None, max_length=40, nullable=True)
+
+
+class KeySpend(SQLModel, table=True):
+    """What a key spent per UTC day: every budget window (day, week, month, ever) starts at a UTC midnight,
+    so it is a sum of whole days, whatever the key's reset is or was when the money was spent."""
+
+    __tablename__ = "key_spend"
+    __table_args__ = (PrimaryKeyConstraint("key_id", "day_start", name="key_spend_pkey"),
+                      ForeignKeyConstraint(["key_id"], ["account_keys.id"], name="key_spend_key_id_fkey"))
+    key_id: str = Field(max_length=40)
+    day_start: datetime = _time()
+    spend_micros: int = _money()
 
 
 class UsageEvent(SQLModel, table=True):

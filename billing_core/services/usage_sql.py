@@ -22,6 +22,8 @@ from ..db.models import Account, AccountKey, LedgerEntry, Pool, Project, UsageEv
 from ..db.operations import OutboxRow
 from ..db.raw import BulkInsert, RawStatement, Sent
 from ..errors import InvalidKey, NotFound
+from ..key_limits import refuse_if_expired
+from ..key_limits import require as require_scope
 from .journal import LEDGER_COLUMNS
 from .auth import TOUCH_KEY, KeyRef, key_accepted, touch_due
 from .usage_events import Charged, EventResult
@@ -33,7 +35,8 @@ _by_id = select(_accounts).where(_accounts.c.id == bindparam("account_id"))
 _SELECT_ACCOUNT, _LOCK_ACCOUNT = RawStatement(_by_id), RawStatement(_by_id.with_for_update())
 # The key and its account in one statement (and, on PostgreSQL, the account's row lock).
 _by_key = (select(_keys.c.id.label("key_id"), _keys.c.key_hash, _keys.c.revoked_at.label("key_revoked_at"),
-                  _keys.c.last_used_at.label("key_last_used_at"), *_accounts.c)
+                  _keys.c.last_used_at.label("key_last_used_at"), _keys.c.scopes.label("key_scopes"),
+                  _keys.c.expires_at.label("key_expires_at"), *_accounts.c)
            .join_from(_keys, _accounts, _keys.c.account_id == _accounts.c.id)
            .where(_keys.c.key_hash == bindparam("digest")))
 _SELECT_BY_KEY, _LOCK_BY_KEY = RawStatement(_by_key), RawStatement(_by_key.with_for_update(of=_accounts))
@@ -160,8 +163,9 @@ class BatchStart:
 
 
 def lock_and_read(conn: Connection, target: str | KeyRef, ids: list[str], now: datetime) -> BatchStart:
-    """Lock the account (by id, or by a key checked here: InvalidKey when unknown or revoked, its last use
-    noted at most once a minute as authenticate_account_key does) and read what the batch needs."""
+    """Lock the account (by id, or by a key checked here: InvalidKey when unknown, revoked or expired,
+    ScopeMissing without the KeyRef's scope, its last use noted at most once a minute as
+    authenticate_account_key does) and read what the batch needs."""
     dialect, by_key = conn.dialect.name, not isinstance(target, str)
     params = {"digest": target.digest} if by_key else {"account_id": target}
     lock = (_SELECT_BY_KEY if dialect == "sqlite" else _LOCK_BY_KEY) if by_key else (
@@ -188,6 +192,8 @@ def lock_and_read(conn: Connection, target: str | KeyRef, ids: list[str], now: d
         if not key_accepted(row.pop("key_hash"), row.pop("key_revoked_at"), target.digest):
             raise InvalidKey("The key is malformed, unknown or revoked.")
         key_id, last_used_at = row.pop("key_id"), row.pop("key_last_used_at")
+        refuse_if_expired(row.pop("key_expires_at"), now)  # KeyExpired is an InvalidKey: nothing recorded
+        require_scope(row.pop("key_scopes"), target.scope)
         if touch_due(last_used_at, now):
             TOUCH_KEY.execute(conn, {"key_id": key_id, "at": now})
     start = BatchStart(SimpleNamespace(**row), [], set(), {})

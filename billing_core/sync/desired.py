@@ -34,8 +34,10 @@ def rfc3339(value: datetime) -> str:
 
 def key_value(row) -> dict:
     scopes = sorted(set((row.scopes or "*").replace(",", " ").split())) or ["*"]
-    # Account keys are account-wide today; project_id is there for keys scoped to one project later.
-    return {"account_id": row.account_id, "project_id": None, "scopes": scopes, "status": "active"}
+    expires_at = rfc3339(row.expires_at) if row.expires_at is not None else None
+    # The edge refuses a key past expires_at itself: no change is pushed when that moment passes.
+    return {"account_id": row.account_id, "project_id": row.project_id, "scopes": scopes, "expires_at": expires_at,
+            "status": "active"}
 
 
 def account_value(row, pool_ms: int, catalog: Catalog, now: datetime) -> dict:

@@ -30,6 +30,7 @@ from .schemas import CheckBody, UsageBatchBody, UsageEventBody
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 _EVENT_LIST = TypeAdapter(list[UsageEventBody])
+USAGE_WRITE = "usage:write"  # what POST /usage and POST /check need of a key (the edge token has no scopes)
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
@@ -97,7 +98,7 @@ def _target(billing: Billing, pending: PendingCaller, raw_events: list) -> Calle
     own write transaction (one read transaction fewer per request, docs/benchmarks.md); when an event
     names one, the key's account must be known first to screen it."""
     if pending.is_edge or any(isinstance(e, dict) and e.get("account_id") is not None for e in raw_events):
-        return pending.resolve(billing)
+        return pending.resolve(billing, USAGE_WRITE)
     return key_ref(pending.secret)
 
 
@@ -105,7 +106,7 @@ def _post_usage(billing: Billing, pending: PendingCaller, raw: bytes) -> FastJSO
     try:
         raw_events = _parse_events(parse_json(raw))
     except ApiError:
-        pending.resolve(billing)  # a bad key is answered (401) before a bad body, as on every endpoint
+        pending.resolve(billing, USAGE_WRITE)  # a bad key is answered (401) before a bad body, as on every endpoint
         raise
     caller = _target(billing, pending, raw_events)
     is_edge = isinstance(caller, Caller) and caller.is_edge
@@ -154,8 +155,8 @@ def _post_usage(billing: Billing, pending: PendingCaller, raw: bytes) -> FastJSO
             for i, event in items:
                 results[i] = _rejected(event.id, "unknown_account", "No such account.")
             continue
-        except InvalidKey:
-            raise invalid_key() from None
+        except InvalidKey as exc:  # unknown, revoked or expired (which the message says)
+            raise invalid_key(exc.message) from None
         for (i, _), result in zip(items, batch.results):
             results[i] = _result_json(result)
         accounts[batch.account.id] = _account_json(batch.account)
@@ -165,7 +166,7 @@ def _post_usage(billing: Billing, pending: PendingCaller, raw: bytes) -> FastJSO
     response: dict = {"results": results}
     if not is_edge:
         if isinstance(own, KeyRef):  # every event was rejected before the key was looked up
-            own = pending.resolve(billing).account_id
+            own = pending.resolve(billing, USAGE_WRITE).account_id
         if own not in accounts:
             accounts[own] = _account_json(get_account(billing, own))
         response["account"] = accounts[own]
@@ -186,7 +187,7 @@ async def post_check(request: Request):
 
 
 def _post_check(billing: Billing, pending: PendingCaller, raw: bytes) -> FastJSON:
-    caller = pending.resolve(billing)
+    caller = pending.resolve(billing, USAGE_WRITE)
     try:
         body = CheckBody.model_validate(parse_json(raw))
     except ValidationError as exc:

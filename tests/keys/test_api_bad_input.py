@@ -138,4 +138,4 @@ def test_a_bad_limit_or_cursor_on_a_list_is_422(client, victim, case):
 
 def test_an_unsupported_method_is_405_in_the_error_shape(client, victim):
     assert_error(client.put("/api/v1/projects", json={"name": "x"}, headers=victim.auth), 405)
-    assert_error(client.patch("/api/v1/keys/key_x", json={"name": "x"}, headers=victim.auth), 405)
+    assert_error(client.put("/api/v1/keys/key_x", json={"name": "x"}, headers=victim.auth), 405)

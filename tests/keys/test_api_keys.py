@@ -7,7 +7,9 @@ from billing_core.services.provider_keys import open_provider_key
 
 from .helpers import assert_error
 
-KEY_FIELDS = {"id", "name", "prefix", "last4", "created_at", "last_used_at", "revoked_at"}
+KEY_FIELDS = {"id", "name", "prefix", "last4", "created_at", "last_used_at", "revoked_at", "scopes", "budget_micros",
+              "budget_reset", "models", "rpm", "tpm", "expires_at", "project_id", "spend_micros",
+              "budget_remaining_micros"}
 ANTHROPIC = "sk-ant-api03-" + "Kk3Ll4Mm" * 10 + "-Q1w2"
 OPENAI = "sk-proj-" + "Nn5Oo6Pp" * 8 + "E3r4"
 

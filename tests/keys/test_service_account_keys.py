@@ -25,7 +25,11 @@ def test_a_new_key_is_shown_once_stored_only_as_a_hash_and_works_at_once(billing
     assert is_well_formed(created.secret, ACCOUNT_KEY_PREFIX)
     assert created.key.to_dict() == {"id": created.key.id, "name": "ci runner", "prefix": created.secret[:12],
                                      "last4": created.secret[-4:], "created_at": "2026-01-15T12:00:00Z",
-                                     "last_used_at": None, "revoked_at": None}
+                                     "last_used_at": None, "revoked_at": None,
+                                     "scopes": ["usage:write", "read", "gateway", "manage"], "budget_micros": None,
+                                     "budget_reset": "monthly", "models": [], "rpm": None, "tpm": None,
+                                     "expires_at": None, "project_id": None, "spend_micros": 0,
+                                     "budget_remaining_micros": None}
     with read_session(billing.engine) as session:
         row = session.get(AccountKey, created.key.id)
     assert row.key_hash == hash_key(created.secret)

@@ -183,6 +183,7 @@ def test_d1_reconciliation_repairs_tables_corrupted_by_hand(kbilling, d1, fake_d
     fake_d1.db.execute("UPDATE edge_accounts SET status = 'active', credit_micros = 10 WHERE account_id = ?",
                        (a.account_id,))
     fake_d1.db.execute("DELETE FROM edge_projects WHERE project_id = ?", (b.project_id,))
-    fake_d1.db.execute("INSERT INTO edge_keys VALUES (?, 'acc_forged', NULL, '[\"*\"]', 'active')", ("e" * 64,))
+    fake_d1.db.execute("INSERT INTO edge_keys (key_hash, account_id, project_id, scopes, status) "
+                       "VALUES (?, 'acc_forged', NULL, '[\"*\"]', 'active')", ("e" * 64,))
     assert reconcile(kbilling, [d1], NOW).summary() == {"cloudflare_d1": {"upserts": 2, "deletes": 1}}
     assert d1.dump() == desired(kbilling, NOW)

@@ -38,7 +38,7 @@ def test_a_new_account_reaches_the_file_with_its_key_account_and_project(kbillin
     values = target.read([f"key:{sha(created.api_key)}", f"account:{created.account_id}",
                           f"project:{created.project_id}"])
     assert values[f"key:{sha(created.api_key)}"] == {"account_id": created.account_id, "project_id": None,
-                                                     "scopes": ["*"], "status": "active"}
+                                                     "scopes": ["*"], "expires_at": None, "status": "active"}
     account = values[f"account:{created.account_id}"]
     assert account == {"status": "active", "plan": "starter", "remaining_allowance_ms": 20 * 3_600_000,
                        "pool_ms": 0, "credit_micros": 2_500_000, "overage_micros": 0, "spend_cap_micros": None,

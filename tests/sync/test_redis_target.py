@@ -45,8 +45,9 @@ def test_changes_reach_redis_as_json_strings_under_the_prefix(kbilling, target, 
     created = make_account(kbilling, credit_micros=42)
     assert sync_once(kbilling, [target], NOW).summary()["errors"] == {}
     key_hash = hashlib.sha256(created.api_key.encode()).hexdigest()
-    assert raw.get(f"{redis_prefix}key:{key_hash}") == \
-        f'{{"account_id":"{created.account_id}","project_id":null,"scopes":["*"],"status":"active"}}'
+    assert raw.get(f"{redis_prefix}key:{key_hash}") == (
+        f'{{"account_id":"{created.account_id}","expires_at":null,"project_id":null,"scopes":["*"],'
+        '"status":"active"}')
     assert '"credit_micros":42' in raw.get(f"{redis_prefix}account:{created.account_id}")
     key_id = account_keys.list_keys(kbilling, created.account_id, limit=5, cursor=None).items[0].id
     account_keys.revoke_key(kbilling, created.account_id, key_id, now=NOW)

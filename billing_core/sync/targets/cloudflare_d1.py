@@ -39,7 +39,7 @@ class Table:
 TABLES = {
     KEY: Table("edge_keys", "key_hash", (
         Column("account_id", "text"), Column("project_id", "text", nullable=True), Column("scopes", "json"),
-        Column("status", "text"))),
+        Column("expires_at", "text", nullable=True), Column("status", "text"))),
     ACCOUNT: Table("edge_accounts", "account_id", (
         Column("status", "text"), Column("plan", "text"), Column("remaining_allowance_ms", "int"),
         Column("pool_ms", "int"), Column("credit_micros", "int"), Column("overage_micros", "int"),
