@@ -13,7 +13,7 @@ import billing_core
 
 PACKAGE_DIR = Path(billing_core.__file__).resolve().parent
 PURE_MODULES = ("money", "plans", "pricing", "drawdown", "status", "periods", "invoices", "keys", "ids", "errors",
-                "forecast", "alerts", "sync.plan", "payments.rules", "payments.provider", "gateway.models",
+                "forecast", "alerts", "sync.plan", "payments.rules", "payments.provider", "key_limits", "gateway.models",
                 "gateway.estimate", "gateway.holds", "gateway.windows", "gateway.usage", "gateway.translate_request",
                 "gateway.translate_response", "gateway.translate_stream")
 FORBIDDEN_IN_PURE = ("reflex", "sqlmodel", "sqlalchemy", "httpx", "apscheduler", "fastapi", "pydantic", "portal",
