@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import httpx
@@ -29,6 +30,13 @@ OPENAI_TOOLS = [{"type": "function",
 ANTHROPIC_TOOLS = [{"name": "get_weather", "description": "Weather", "input_schema": SCHEMA}]
 WEATHER_ARGS = {"city": "Paris", "days": 1, "unit": "c"}  # the last word of the user message, 1, the first enum value
 ARGS_TOKENS = len("get_weather".split()) + len(json.dumps(WEATHER_ARGS).split())
+
+
+def run_async(make_coroutine):
+    """asyncio.run in a thread of its own: a browser test earlier in the run (Playwright's sync API) may
+    leave an event loop set on the main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
 
 def words(text: str) -> int:
@@ -117,7 +125,7 @@ def test_async_openai_stream_of_a_tool_call_is_assembled_by_the_sdk(fake):
                     pass
                 return await s.get_final_completion()
 
-    done = asyncio.run(run())
+    done = run_async(run)
     choice = done.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
     (call,) = choice.message.tool_calls
@@ -283,7 +291,7 @@ def test_async_anthropic_stream_with_a_tool_call(fake):
                 kinds = [event.type async for event in stream]
                 return kinds, await stream.get_final_message()
 
-    kinds, final = asyncio.run(run())
+    kinds, final = run_async(run)
     assert [b.type for b in final.content] == ["text", "tool_use"] and final.stop_reason == "tool_use"
     tool = final.content[1]
     assert tool.name == "get_weather" and tool.input == WEATHER_ARGS and tool.id.startswith("toolu_")
