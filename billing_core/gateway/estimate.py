@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,7 +27,7 @@ PER_REQUEST_TOKENS = 16  # the reply's priming and the template's framing
 PER_MESSAGE_TOKENS = 8  # role markers around each message (OpenAI's cookbook counts 3-4)
 TOOLS_TOKENS = 600  # the hidden tool-use system prompt (Anthropic: 313-346) and tool_choice framing
 PER_TOOL_TOKENS = 16  # rendering of one tool beside its JSON (names, namespace, punctuation)
-TIKTOKEN_MARGIN = 0.10  # on top of tiktoken's count of the text
+TIKTOKEN_MARGIN_PERCENT = 10  # on top of tiktoken's count of the text (integers: a hold is money)
 
 # The most tokens one image may cost. OpenAI gpt-4o: 85 + 170 per 512 px tile, at most 8 tiles after scaling to
 # 2048 x 768 = 1,445; gpt-4o-mini bills images at 2,833 + 5,667 per tile = 48,169 (OpenAI's vision guide).
@@ -102,7 +101,7 @@ def _utf8_bytes(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _bound(body: Mapping[str, Any], provider: str, model: str, measure: CountText, margin: float) -> int:
+def _bound(body: Mapping[str, Any], provider: str, model: str, measure: CountText, margin_percent: int) -> int:
     tally = _Tally()
     messages = body.get("messages") or []
     overhead = PER_REQUEST_TOKENS + PER_MESSAGE_TOKENS * (len(messages) if isinstance(messages, list) else 1)
@@ -117,7 +116,7 @@ def _bound(body: Mapping[str, Any], provider: str, model: str, measure: CountTex
     context = token_limits(provider, model).context_tokens
     if tally.opaque:
         return context
-    text = math.ceil(tally.text * (1 + margin)) if margin else tally.text
+    text = -(-tally.text * (100 + margin_percent) // 100)  # rounded up, in integers
     return min(context, text + overhead + tally.images * _image_tokens(provider, model))
 
 
@@ -127,12 +126,13 @@ def input_token_upper_bound(body: Mapping[str, Any], provider: str, *, model: st
     Messages body). With `count_text` (a tokenizer of the model's family) the bound is tighter, never looser."""
     if not isinstance(body, Mapping):
         raise TypeError("the request body must be a JSON object")
-    bound = _bound(body, provider, model, _utf8_bytes, 0.0)
+    bound = _bound(body, provider, model, _utf8_bytes, 0)
     if count_text is not None:
         try:
-            bound = min(bound, _bound(body, provider, model, count_text, TIKTOKEN_MARGIN))
+            tighter = _bound(body, provider, model, count_text, TIKTOKEN_MARGIN_PERCENT)
         except Exception:  # a tokenizer that chokes on odd text (lone surrogates) must not fail the request
-            pass
+            tighter = bound  # the byte bound stands
+        bound = min(bound, tighter)
     return bound
 
 
@@ -173,7 +173,7 @@ def estimate_output_tokens(text: str, count_text: CountText | None = None) -> in
             ascii_chars += 1
         elif ch > "\uffff":
             astral_chars += 1
-    return math.ceil(ascii_chars / 4) + (len(text) - ascii_chars) + astral_chars
+    return -(-ascii_chars // 4) + (len(text) - ascii_chars) + astral_chars
 
 
 @functools.lru_cache(maxsize=32)

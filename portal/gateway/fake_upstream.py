@@ -123,8 +123,9 @@ class _Frames:
         gone = asyncio.Event()
 
         async def listen() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            message = await receive()
+            while message["type"] != "http.disconnect":  # the request body's rest, until the client goes
+                message = await receive()
             gone.set()
 
         listener = asyncio.ensure_future(listen())
